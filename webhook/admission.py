@@ -1,0 +1,302 @@
+"""Admission decisions: dispatch a request to its policies and build the response. Pure."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import jsonpatch
+
+from webhook.config import Config, Enforcement
+from webhook.policies import namespace as namespace_policy
+from webhook.policies import pod as pod_policy
+from webhook.policies import service as service_policy
+from webhook.policies import virtualservice as vs_policy
+from webhook.policies.common import (
+    ShapeError,
+    Subject,
+    Violation,
+    mapping_at,
+    show,
+    string_list_at,
+)
+from webhook.policies.exportto import check_export_to, default_export_to
+from webhook.review import AdmissionRequest, allow, deny
+from webhook.tenancy import TenancyView
+
+Endpoint = Literal["validate", "mutate"]
+ISTIO = "networking.istio.io"
+
+
+@dataclass(frozen=True)
+class Decision:
+    """A response and what it was based on, for logs and metrics."""
+
+    response: dict[str, Any]
+    allowed: bool
+    kind: str
+    tenant: str | None = None
+    violations: list[Violation] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    patched: bool = False
+    reason: str = ""  # why it was decided without policies: delete, platform namespace, ...
+
+
+@dataclass(frozen=True)
+class Context:
+    request: AdmissionRequest
+    subject: Subject
+    obj: Mapping[str, Any]
+    tenant: str | None
+    view: TenancyView
+    config: Config
+
+
+Validator = Callable[[Context], list[Violation]]
+Mutator = Callable[[Context], tuple[dict[str, Any], list[str]]]  # (mutated copy, warnings)
+
+
+@dataclass(frozen=True)
+class Kind:
+    """How tenant-guard handles one resource: the kind its objects must carry, and policies."""
+
+    kind: str
+    validate: Validator | None = None
+    mutate: Mutator | None = None
+    # Namespaces are judged whatever their tenancy; everything else only in tenant namespaces.
+    tenant_scoped: bool = True
+
+
+# --- per-kind policy adapters ----------------------------------------------------------------
+
+
+def _validate_virtualservice(ctx: Context) -> list[Violation]:
+    assert ctx.tenant is not None and ctx.subject.namespace is not None
+    return vs_policy.check(
+        ctx.obj, ctx.subject.namespace, ctx.subject.name, ctx.tenant, ctx.view, ctx.config
+    )
+
+
+def _validate_export_to(tilde: bool) -> Validator:
+    def validate(ctx: Context) -> list[Violation]:
+        assert ctx.subject.namespace is not None
+        spec = mapping_at(ctx.obj, "spec", "spec")
+        export_to = string_list_at(spec, "exportTo", "spec.exportTo")
+        return check_export_to(export_to, ctx.subject.namespace, tilde=tilde)
+
+    return validate
+
+
+def _mutate_export_to(ctx: Context) -> tuple[dict[str, Any], list[str]]:
+    """Fill an absent or empty exportTo so a tenant never has to write it (SPEC.md §4)."""
+    assert ctx.tenant is not None and ctx.subject.namespace is not None
+    spec = mapping_at(ctx.obj, "spec", "spec")
+    if string_list_at(spec, "exportTo", "spec.exportTo"):
+        return dict(ctx.obj), []
+    if ctx.subject.kind == "VirtualService":
+        value = vs_policy.default_export(
+            ctx.obj, ctx.subject.namespace, ctx.tenant, ctx.view, ctx.config
+        )
+    else:
+        value = default_export_to(ctx.subject.namespace, ())
+    mutated = dict(ctx.obj)
+    mutated["spec"] = {**spec, "exportTo": value}
+    return mutated, [
+        f"{ctx.subject.ref}: spec.exportTo set to {show(value)} (tenant-local default)"
+    ]
+
+
+def _validate_pod(ctx: Context) -> list[Violation]:
+    if ctx.request.operation != "UPDATE":
+        return []
+    assert ctx.tenant is not None
+    return pod_policy.check_update(ctx.obj, _old_object(ctx.request), ctx.tenant, ctx.config)
+
+
+def _mutate_pod(ctx: Context) -> tuple[dict[str, Any], list[str]]:
+    if ctx.request.operation != "CREATE":
+        return dict(ctx.obj), []
+    assert ctx.tenant is not None
+    mutation = pod_policy.mutate(ctx.obj, ctx.subject.ref, ctx.tenant, ctx.config)
+    return mutation.pod, mutation.warnings
+
+
+def _validate_namespace(ctx: Context) -> list[Violation]:
+    old = _old_object(ctx.request) if ctx.request.operation == "UPDATE" else None
+    user = ctx.request.user_info
+    return namespace_policy.check(ctx.obj, old, user.username, user.groups, ctx.config)
+
+
+def _validate_service(ctx: Context) -> list[Violation]:
+    assert ctx.subject.namespace is not None
+    return service_policy.check(ctx.obj, ctx.subject.namespace, ctx.config)
+
+
+def _old_object(request: AdmissionRequest) -> Mapping[str, Any]:
+    if request.old_object is None:
+        raise ShapeError("oldObject", "the stored object on UPDATE", None)
+    return request.old_object
+
+
+# A static table: (API group, resource) -> handling. Dispatch is on group and resource, never
+# on version, so v1, v1beta1 and v1alpha3 Istio requests are judged alike.
+KINDS: Mapping[tuple[str, str], Kind] = {
+    (ISTIO, "virtualservices"): Kind("VirtualService", _validate_virtualservice, _mutate_export_to),
+    (ISTIO, "destinationrules"): Kind(
+        "DestinationRule", _validate_export_to(False), _mutate_export_to
+    ),
+    (ISTIO, "serviceentries"): Kind("ServiceEntry", _validate_export_to(True), _mutate_export_to),
+    ("", "pods"): Kind("Pod", _validate_pod, _mutate_pod),
+    ("", "services"): Kind("Service", _validate_service),
+    ("", "namespaces"): Kind("Namespace", _validate_namespace, tenant_scoped=False),
+}
+
+
+# --- the decision ----------------------------------------------------------------------------
+
+
+def decide(
+    request: AdmissionRequest, endpoint: Endpoint, view: TenancyView, config: Config
+) -> Decision:
+    """The answer to one admission request. Pure: no I/O, no clock, no globals."""
+    uid = request.uid
+    kind_name = request.kind.kind
+    handling = KINDS.get((request.resource.group, request.resource.resource))
+    if handling is None or request.sub_resource:
+        what = "/".join(
+            p
+            for p in (
+                request.resource.group or "core",
+                request.resource.resource,
+                request.sub_resource,
+            )
+            if p
+        )
+        return _refuse(
+            uid,
+            kind_name,
+            f"tenant-guard has no policy for {what}; the webhook "
+            "configuration should not send it here, so it is not admitted",
+        )
+    if request.operation == "DELETE":
+        return Decision(allow(uid), True, handling.kind, reason="delete")
+    if request.operation != "CREATE" and request.operation != "UPDATE":
+        return _refuse(uid, handling.kind, f"operation {request.operation} is not handled")
+
+    obj = request.obj
+    if obj is None:
+        return _refuse(uid, handling.kind, f"{request.operation} request without an object")
+    problem = _kind_mismatch(obj, request.resource.group, handling.kind)
+    if problem:
+        return _refuse(uid, handling.kind, problem)
+
+    namespace = request.namespace
+    tenant = view.tenant_of(namespace, config)
+    subject = Subject(
+        handling.kind, namespace if handling.tenant_scoped else None, _object_name(request, obj)
+    )
+    user = request.user_info
+    if config.exempt.includes(user.username, user.groups):
+        return Decision(allow(uid), True, handling.kind, tenant, reason="exempt")
+    if handling.tenant_scoped and (tenant is None or namespace is None):
+        return Decision(allow(uid), True, handling.kind, None, reason="platform namespace")
+
+    ctx = Context(request, subject, obj, tenant, view, config)
+    try:
+        if endpoint == "mutate":
+            return _mutate(ctx, handling)
+        return _validate(ctx, handling)
+    except ShapeError as exc:
+        return _refuse(
+            uid,
+            handling.kind,
+            f"{subject.ref}: the object does not have the shape of a {handling.kind}: {exc}",
+            tenant,
+        )
+
+
+def _validate(ctx: Context, handling: Kind) -> Decision:
+    uid = ctx.request.uid
+    violations = handling.validate(ctx) if handling.validate else []
+    if not violations:
+        return Decision(allow(uid), True, handling.kind, ctx.tenant)
+    ref = ctx.subject.ref
+    mode = (
+        ctx.config.enforcement
+        if not handling.tenant_scoped
+        else ctx.view.enforcement_of(ctx.subject.namespace, ctx.config)
+    )
+    if mode is Enforcement.WARN:
+        warnings = [f"tenant-guard (warn mode): {v.brief(ref)}" for v in violations]
+        return Decision(
+            allow(uid, warnings),
+            True,
+            handling.kind,
+            ctx.tenant,
+            violations,
+            warnings,
+            reason="warn mode",
+        )
+    return Decision(
+        deny(uid, denial_message(ref, violations)), False, handling.kind, ctx.tenant, violations
+    )
+
+
+def _mutate(ctx: Context, handling: Kind) -> Decision:
+    uid = ctx.request.uid
+    if handling.mutate is None:
+        return Decision(allow(uid), True, handling.kind, ctx.tenant)
+    mutated, warnings = handling.mutate(ctx)
+    patch = jsonpatch.make_patch(ctx.obj, mutated).patch
+    return Decision(
+        allow(uid, warnings, patch),
+        True,
+        handling.kind,
+        ctx.tenant,
+        warnings=warnings,
+        patched=bool(patch),
+    )
+
+
+def denial_message(ref: str, violations: list[Violation]) -> str:
+    """Every violation at once, each readable on its own (ArgoCD shows this as the sync error)."""
+    if len(violations) == 1:
+        return violations[0].render(ref)
+    lines = [f"{len(violations)} tenant-guard violations:"]
+    lines += [f"({n}) {v.render(ref)}" for n, v in enumerate(violations, 1)]
+    return "\n".join(lines)
+
+
+def _refuse(uid: str, kind: str, message: str, tenant: str | None = None) -> Decision:
+    """A request that could not be checked is denied, never allowed (fail closed)."""
+    return Decision(
+        deny(uid, message, code=400, reason="BadRequest"),
+        False,
+        kind,
+        tenant,
+        reason="not checkable",
+    )
+
+
+def _kind_mismatch(obj: Mapping[str, Any], group: str, kind: str) -> str | None:
+    # A crafted request can name one resource and carry another; check what it carries.
+    api_version = obj.get("apiVersion")
+    actual_group = api_version.rpartition("/")[0] if isinstance(api_version, str) else None
+    if obj.get("kind") != kind or actual_group != group:
+        return (
+            f"the object is {obj.get('kind')!r} of apiVersion {api_version!r}, but the "
+            f"request is for {kind} of group {group or 'core'!r}"
+        )
+    return None
+
+
+def _object_name(request: AdmissionRequest, obj: Mapping[str, Any]) -> str:
+    # Mutating webhooks see no name for generateName objects: show the prefix.
+    metadata = obj.get("metadata") if isinstance(obj.get("metadata"), dict) else {}
+    assert isinstance(metadata, dict)
+    name = request.name or metadata.get("name")
+    if isinstance(name, str) and name:
+        return name
+    prefix = metadata.get("generateName")
+    return f"{prefix}<generated>" if isinstance(prefix, str) else "<unnamed>"

@@ -1,0 +1,261 @@
+"""The config file (SPEC.md §2): pydantic models, loading and validation."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from decimal import Decimal
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+
+import yaml
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    model_validator,
+)
+
+from webhook.hosts import ClaimIndex, HostError, classify, is_wildcard, normalise
+from webhook.quantity import QuantityError, parse_quantity
+
+ENFORCEMENT_LABEL = "tenant-guard.io/enforcement"
+
+# The four Istio injector annotations a pod's sidecar bounds are written to.
+PROXY_ANNOTATIONS: Mapping[str, str] = {
+    "cpu": "sidecar.istio.io/proxyCPU",
+    "cpuLimit": "sidecar.istio.io/proxyCPULimit",
+    "memory": "sidecar.istio.io/proxyMemory",
+    "memoryLimit": "sidecar.istio.io/proxyMemoryLimit",
+}
+
+_LABEL_NAME = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9._-]{0,61}[A-Za-z0-9])?$")
+_DNS_SUBDOMAIN = re.compile(r"^[a-z0-9](?:[a-z0-9.-]{0,251}[a-z0-9])?$")
+_DNS_LABEL = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
+
+
+class ConfigError(ValueError):
+    """A config file that cannot be used; the message names each bad key and value."""
+
+
+class Enforcement(StrEnum):
+    ENFORCE = "enforce"
+    WARN = "warn"
+
+
+class UnclaimedHosts(StrEnum):
+    DENY = "deny"
+    ALLOW = "allow"
+
+
+def _label_key(value: str) -> str:
+    prefix, _, name = value.rpartition("/")
+    if prefix and (len(prefix) > 253 or not _DNS_SUBDOMAIN.match(prefix)):
+        raise ValueError(f"label key prefix {prefix!r} is not a DNS subdomain")
+    if not _LABEL_NAME.match(name):
+        raise ValueError(f"{value!r} is not a valid label key")
+    return value
+
+
+def _namespace_name(value: str) -> str:
+    if not _DNS_LABEL.match(value):
+        raise ValueError(f"{value!r} is not a valid namespace name")
+    return value
+
+
+def _gateway_ref(value: str) -> str:
+    namespace, slash, name = value.partition("/")
+    if not slash or not _DNS_LABEL.match(namespace) or not _DNS_SUBDOMAIN.match(name):
+        raise ValueError(f"{value!r} is not a gateway reference of the form namespace/name")
+    return value
+
+
+def _quantity(value: str) -> str:
+    try:
+        parse_quantity(value)
+    except QuantityError as exc:
+        raise ValueError(str(exc)) from None
+    return value
+
+
+def _claimed_host(value: str) -> str:
+    try:
+        host = normalise(value)
+    except HostError as exc:
+        raise ValueError(f"{value!r} is not a valid host: {exc}") from None
+    if host == "*":
+        raise ValueError("'*' cannot be claimed: it would capture every host in the mesh")
+    return host
+
+
+LabelKey = Annotated[str, AfterValidator(_label_key)]
+NamespaceName = Annotated[str, AfterValidator(_namespace_name)]
+GatewayRef = Annotated[str, AfterValidator(_gateway_ref)]
+Quantity = Annotated[str, AfterValidator(_quantity)]
+ClaimedHost = Annotated[str, AfterValidator(_claimed_host)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class Subjects(_Strict):
+    groups: list[str] = Field(default_factory=list)
+    users: list[str] = Field(default_factory=list)
+
+    def includes(self, username: str | None, groups: list[str] | None) -> bool:
+        if username is not None and username in self.users:
+            return True
+        return any(group in self.groups for group in groups or ())
+
+
+class ProxyBounds(_Strict):
+    cpu: Quantity | None = None
+    cpu_limit: Quantity | None = Field(default=None, alias="cpuLimit")
+    memory: Quantity | None = None
+    memory_limit: Quantity | None = Field(default=None, alias="memoryLimit")
+
+    def merged_over(self, defaults: ProxyBounds) -> ProxyBounds:
+        return defaults.model_copy(update=self.model_dump(exclude_none=True))
+
+    def by_config_key(self) -> dict[str, str]:
+        """{"cpu": "100m", "cpuLimit": ...} for the bounds that are set."""
+        return {k: v for k, v in self.model_dump(by_alias=True).items() if v is not None}
+
+
+class TenantConfig(_Strict):
+    hosts: list[ClaimedHost] = Field(default_factory=list)
+    proxy: ProxyBounds = Field(default_factory=ProxyBounds)
+
+
+class Bound:
+    """A sidecar bound ready for comparison: the configured text and its value."""
+
+    __slots__ = ("text", "value")
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.value: Decimal = parse_quantity(text)
+
+    def __repr__(self) -> str:
+        return f"Bound({self.text!r})"
+
+
+class Config(_Strict):
+    tenant_label: LabelKey = Field(default="tenant", alias="tenantLabel")
+    cluster_domain: str = Field(default="cluster.local", alias="clusterDomain")
+    enforcement: Enforcement = Enforcement.ENFORCE
+    unclaimed_hosts: UnclaimedHosts = Field(default=UnclaimedHosts.DENY, alias="unclaimedHosts")
+    shared_gateways: list[GatewayRef] = Field(default_factory=list, alias="sharedGateways")
+    label_admins: Subjects = Field(
+        default_factory=lambda: Subjects(groups=["system:masters"]), alias="labelAdmins"
+    )
+    exempt: Subjects = Field(default_factory=Subjects)
+    proxy_defaults: ProxyBounds = Field(default_factory=ProxyBounds, alias="proxyDefaults")
+    tenants: dict[str, TenantConfig] = Field(default_factory=dict)
+    namespaces: dict[NamespaceName, dict[LabelKey, str]] | None = None
+
+    _claims: ClaimIndex = PrivateAttr(default_factory=ClaimIndex)
+    _bounds: dict[str, dict[str, Bound]] = PrivateAttr(default_factory=dict)
+    _default_bounds: dict[str, Bound] = PrivateAttr(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _check_and_index(self) -> Config:
+        domain = self.cluster_domain.lower().rstrip(".")
+        if not _DNS_SUBDOMAIN.match(domain) or ("." not in domain and domain != "local"):
+            raise ValueError(f"clusterDomain {self.cluster_domain!r} is not a DNS domain")
+        for tenant, spec in self.tenants.items():
+            for index, host in enumerate(spec.hosts):
+                form = classify(host, "", domain, lambda _ns: False)
+                if form.form.name != "EXTERNAL":
+                    raise ValueError(
+                        f"tenants.{tenant}.hosts[{index}]: {host!r} is a {form.form.value} "
+                        "inside the mesh; claims are for external host names only"
+                    )
+        try:
+            claims = ClaimIndex.build({t: spec.hosts for t, spec in self.tenants.items()})
+        except ValueError as exc:
+            raise ValueError(f"tenants: overlapping claims cannot be resolved: {exc}") from None
+        defaults = _bounds_of(self.proxy_defaults, "proxyDefaults")
+        bounds = {
+            tenant: _bounds_of(spec.proxy.merged_over(self.proxy_defaults), f"tenants.{tenant}")
+            for tenant, spec in self.tenants.items()
+        }
+        self._claims = claims
+        self._default_bounds = defaults
+        self._bounds = bounds
+        return self
+
+    @property
+    def domain(self) -> str:
+        return self.cluster_domain.lower().rstrip(".")
+
+    @property
+    def claims(self) -> ClaimIndex:
+        return self._claims
+
+    def proxy_bounds(self, tenant: str) -> Mapping[str, Bound]:
+        """The sidecar bounds of a tenant (its `proxy` merged over `proxyDefaults`)."""
+        return self._bounds.get(tenant, self._default_bounds)
+
+    def claimed_hosts(self, tenant: str) -> list[str]:
+        spec = self.tenants.get(tenant)
+        return list(spec.hosts) if spec else []
+
+    def wildcard_claim_count(self) -> int:
+        return sum(1 for spec in self.tenants.values() for h in spec.hosts if is_wildcard(h))
+
+
+def _bounds_of(proxy: ProxyBounds, where: str) -> dict[str, Bound]:
+    bounds = {key: Bound(text) for key, text in proxy.by_config_key().items()}
+    for request, limit in (("cpu", "cpuLimit"), ("memory", "memoryLimit")):
+        if request in bounds and limit in bounds and bounds[request].value > bounds[limit].value:
+            raise ValueError(
+                f"{where}: proxy {request} {bounds[request].text!r} is larger than "
+                f"{limit} {bounds[limit].text!r}; Kubernetes rejects a request above its limit"
+            )
+    return bounds
+
+
+def parse_config(data: Any, source: str = "config") -> Config:
+    """Validate already-parsed YAML/JSON data into a Config, or raise ConfigError."""
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: the top level must be a mapping, got {type(data).__name__}")
+    try:
+        return Config.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc, source)) from None
+
+
+def load_config(path: Path) -> Config:
+    """Read and validate a config file, or raise ConfigError naming what is wrong."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+    return parse_config(data, str(path))
+
+
+def _describe(exc: ValidationError, source: str) -> str:
+    lines = [f"{source}: {exc.error_count()} problem(s):"]
+    for error in exc.errors(include_url=False):
+        where = "".join(
+            f"[{part}]" if isinstance(part, int) else f".{part}" for part in error["loc"]
+        ).lstrip(".")
+        message = error["msg"].removeprefix("Value error, ")
+        if error["type"] == "extra_forbidden":
+            message = "unknown key"
+        value = error.get("input")
+        shown = "" if isinstance(value, dict | list) or value is None else f" (value: {value!r})"
+        lines.append(f"  {where}: {message}{shown}" if where else f"  {message}{shown}")
+    return "\n".join(lines)

@@ -1,0 +1,105 @@
+"""What every policy shares: violations, how values are shown, and shape checks."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+_SHOWN_MAX = 120
+
+
+def show(value: object) -> str:
+    """A value as it appears in a message: JSON-quoted, ASCII-only, and not too long."""
+    text = json.dumps(value, ensure_ascii=True, separators=(", ", ": "))
+    return text if len(text) <= _SHOWN_MAX else text[: _SHOWN_MAX - 3] + "..."
+
+
+def label_path(map_name: str, key: str) -> str:
+    """`metadata.labels["example.com/team"]`: a readable field path for a map key."""
+    return f"metadata.{map_name}[{show(key)}]"
+
+
+@dataclass(frozen=True)
+class Violation:
+    """One broken rule, with everything a person needs to fix it in one round."""
+
+    rule: str  # stable name, for metrics and logs: host-ownership, export-to, ...
+    field: str  # `spec.hosts[1]`
+    value: str  # the offending value as shown (see show())
+    problem: str  # "belongs to tenant \"tenant-b\""
+    fix: str
+    owner: str | None = None  # who owns the value, for ownership rules
+
+    def render(self, ref: str) -> str:
+        return f"{ref}: {self.field} {self.value} {self.problem}. Fix: {self.fix}"
+
+    def brief(self, ref: str) -> str:
+        return f"{ref}: {self.field} {self.value} {self.problem}"
+
+
+@dataclass(frozen=True)
+class Subject:
+    """The object under review, as messages name it."""
+
+    kind: str
+    namespace: str | None
+    name: str
+
+    @property
+    def ref(self) -> str:
+        return (
+            f"{self.kind} {self.namespace}/{self.name}"
+            if self.namespace
+            else (f"{self.kind} {self.name}")
+        )
+
+
+class ShapeError(ValueError):
+    """The object does not have the shape of its declared kind."""
+
+    def __init__(self, field: str, expected: str, value: object) -> None:
+        super().__init__(f"{field} must be {expected}, got {show(value)}")
+        self.field = field
+
+
+def mapping_at(obj: Mapping[str, Any], key: str, field: str) -> Mapping[str, Any]:
+    """obj[key] as a mapping; absent or null reads as empty."""
+    value = obj.get(key)
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise ShapeError(field, "an object", value)
+    return value
+
+
+def string_map_at(obj: Mapping[str, Any], key: str, field: str) -> Mapping[str, str]:
+    """A labels/annotations-style map of strings; absent or null reads as empty."""
+    value = mapping_at(obj, key, field)
+    for map_key, item in value.items():
+        if not isinstance(item, str):
+            raise ShapeError(f"{field}[{show(map_key)}]", "a string", item)
+    return value
+
+
+def string_list_at(obj: Mapping[str, Any], key: str, field: str) -> list[str] | None:
+    """obj[key] as a list of strings, or None when absent or null."""
+    value = obj.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, list):
+        raise ShapeError(field, "a list of strings", value)
+    for index, item in enumerate(value):
+        if not isinstance(item, str):
+            raise ShapeError(f"{field}[{index}]", "a string", item)
+    return value
+
+
+def list_at(obj: Mapping[str, Any], key: str, field: str) -> list[Any]:
+    value = obj.get(key)
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise ShapeError(field, "a list", value)
+    return value

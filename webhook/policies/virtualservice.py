@@ -1,0 +1,287 @@
+"""VirtualService: host ownership and collisions, gateway bindings (SPEC.md §3), exportTo (§4)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from webhook.config import Config, UnclaimedHosts
+from webhook.hosts import (
+    Form,
+    HostError,
+    classify,
+    is_wildcard,
+    normalise,
+    route_key,
+    wildcard_base,
+)
+from webhook.policies.common import Violation, mapping_at, show, string_list_at
+from webhook.policies.exportto import check_export_to, default_export_to
+from webhook.tenancy import TenancyView
+
+
+@dataclass(frozen=True)
+class Gateways:
+    """The gateway bindings of a VirtualService, judged."""
+
+    violations: list[Violation]
+    allowed_namespaces: frozenset[str]  # namespaces of bound gateways it may export to
+
+
+def check(
+    obj: Mapping[str, Any],
+    namespace: str,
+    name: str,
+    tenant: str,
+    view: TenancyView,
+    config: Config,
+) -> list[Violation]:
+    spec = mapping_at(obj, "spec", "spec")
+    hosts = string_list_at(spec, "hosts", "spec.hosts") or []
+    gateways = judge_gateways(
+        string_list_at(spec, "gateways", "spec.gateways") or [], namespace, tenant, view, config
+    )
+    violations = check_hosts(hosts, namespace, name, tenant, view, config)
+    violations += gateways.violations
+    violations += check_export_to(
+        string_list_at(spec, "exportTo", "spec.exportTo"),
+        namespace,
+        gateway_namespaces=gateways.allowed_namespaces,
+    )
+    return violations
+
+
+def default_export(
+    obj: Mapping[str, Any], namespace: str, tenant: str, view: TenancyView, config: Config
+) -> list[str]:
+    spec = mapping_at(obj, "spec", "spec")
+    gateways = string_list_at(spec, "gateways", "spec.gateways") or []
+    allowed = judge_gateways(gateways, namespace, tenant, view, config).allowed_namespaces
+    return default_export_to(namespace, allowed)
+
+
+# --- hosts -----------------------------------------------------------------------------------
+
+
+def check_hosts(
+    hosts: list[str],
+    namespace: str,
+    name: str,
+    tenant: str,
+    view: TenancyView,
+    config: Config,
+) -> list[Violation]:
+    violations: list[Violation] = []
+    for index, raw in enumerate(hosts):
+        field = f"spec.hosts[{index}]"
+        problem = host_problem(raw, namespace, tenant, view, config)
+        if problem is None:
+            problem = collision_problem(raw, namespace, name, tenant, view, config)
+        if problem is not None:
+            violations.append(problem.at(field, show(raw)))
+    return violations
+
+
+@dataclass(frozen=True)
+class _Problem:
+    rule: str
+    problem: str
+    fix: str
+    owner: str | None = None
+
+    def at(self, field: str, value: str) -> Violation:
+        return Violation(self.rule, field, value, self.problem, self.fix, self.owner)
+
+
+def _yours(tenant: str, namespace: str, config: Config) -> str:
+    claims = config.claimed_hosts(tenant)
+    claimed = f", or hosts claimed by tenant {show(tenant)}: {', '.join(claims)}" if claims else ""
+    return (
+        f"route only services of tenant {show(tenant)} (e.g. reviews, "
+        f"reviews.{namespace}.svc.{config.domain}){claimed}"
+    )
+
+
+def _owned_by(owner: str | None, what: str) -> str:
+    if owner is None:
+        return f"belongs to the platform ({what})"
+    return f"belongs to tenant {show(owner)} ({what})"
+
+
+def host_problem(
+    raw: str, namespace: str, tenant: str, view: TenancyView, config: Config
+) -> _Problem | None:
+    """Why tenant `tenant` may not route host `raw` from `namespace`, or None if it may."""
+    try:
+        host = normalise(raw)
+    except HostError as exc:
+        return _Problem(
+            "host-invalid",
+            f"is not a valid host name: {exc}",
+            "use a DNS name such as reviews or shop.example.com, with '*' only as the whole "
+            "first label",
+        )
+    form = classify(host, namespace, config.domain, view.is_namespace)
+    if form.form is Form.SHORT:
+        return None
+    if form.form in (Form.SERVICE, Form.NAMESPACE_WILDCARD):
+        assert form.namespace is not None
+        owner = view.tenant_of(form.namespace, config)
+        if owner == tenant:
+            return None
+        reason = (
+            f"a service name of namespace {show(form.namespace)}"
+            if owner is not None
+            else f"namespace {show(form.namespace)} has no tenant label or does not exist"
+        )
+        return _Problem(
+            "host-ownership",
+            _owned_by(owner, reason),
+            _yours(tenant, namespace, config),
+            owner or "platform",
+        )
+    if form.form is Form.MESH_WILDCARD:
+        return _Problem(
+            "host-ownership",
+            "spans several namespaces: no tenant may route it",
+            f"name your services instead, or *.{namespace}.svc.{config.domain} for all of "
+            f"namespace {show(namespace)}",
+            "nobody",
+        )
+    if form.form is Form.CLUSTER_NAME:
+        return _Problem(
+            "host-ownership",
+            _owned_by(None, f"a name in the cluster domain {config.domain}"),
+            _yours(tenant, namespace, config),
+            "platform",
+        )
+    return _external_problem(host, form.two_label_namespace, namespace, tenant, config)
+
+
+def _external_problem(
+    host: str, two_label_namespace: str | None, namespace: str, tenant: str, config: Config
+) -> _Problem | None:
+    owner = config.claims.owner(host)
+    if owner is not None and owner != tenant:
+        return _Problem(
+            "host-ownership",
+            _owned_by(owner, "claimed in the tenant-guard config"),
+            _yours(tenant, namespace, config),
+            owner,
+        )
+    if owner is None:
+        if two_label_namespace is not None:
+            # `x.y` is how clients call service x of namespace y; with no claim on it, it
+            # stays the platform's so that a namespace y created later cannot be captured.
+            return _Problem(
+                "host-ownership",
+                _owned_by(
+                    None,
+                    f"unclaimed, and the form of service.namespace for a "
+                    f"namespace {show(two_label_namespace)}",
+                ),
+                f"ask the platform team to add it to tenants.{tenant}.hosts",
+                "platform",
+            )
+        if config.unclaimed_hosts is UnclaimedHosts.DENY:
+            return _Problem(
+                "host-unclaimed",
+                "is not claimed by any tenant (unclaimedHosts: deny)",
+                f"ask the platform team to add it to tenants.{tenant}.hosts",
+                "unclaimed",
+            )
+    if is_wildcard(host):
+        others = sorted(config.claims.tenants_below(host) - {tenant})
+        if others:
+            base = wildcard_base(host)
+            examples = [
+                claim
+                for other in others
+                for claim in config.claimed_hosts(other)
+                if claim.endswith("." + base) or wildcard_base(claim) == base
+            ]
+            return _Problem(
+                "host-ownership",
+                f"would capture hosts of tenant(s) {', '.join(show(t) for t in others)} "
+                f"({', '.join(examples[:3])})",
+                "list your own host names under it instead of the wildcard",
+                ", ".join(others),
+            )
+    return None
+
+
+def collision_problem(
+    raw: str, namespace: str, name: str, tenant: str, view: TenancyView, config: Config
+) -> _Problem | None:
+    """A host another tenant's existing VirtualService already routes (cluster mode)."""
+    if not view.routes:
+        return None
+    key = route_key(raw, namespace, config.domain)
+    for other_namespace, other_name in sorted(view.routes.get(key or "", ())):
+        if (other_namespace, other_name) == (namespace, name):
+            continue  # an UPDATE must not collide with itself
+        other = view.tenant_of(other_namespace, config)
+        if other is not None and other != tenant:
+            return _Problem(
+                "host-collision",
+                f"is already routed by VirtualService {other_namespace}/{other_name} of tenant "
+                f"{show(other)}",
+                "use a host of your own; two tenants routing one host would split its traffic",
+                other,
+            )
+    return None
+
+
+# --- gateways --------------------------------------------------------------------------------
+
+
+def resolve_gateway(ref: str, namespace: str) -> tuple[str, str]:
+    """(namespace, name) of a gateway reference as Istio reads it.
+
+    `ns/name` is explicit; a bare name is in the VirtualService's namespace; the legacy dotted
+    form `name.ns[.svc.<domain>]` names namespace `ns`.
+    """
+    if "/" in ref:
+        gateway_namespace, _, gateway_name = ref.partition("/")
+        return gateway_namespace, gateway_name
+    if "." in ref:
+        gateway_name, gateway_namespace = ref.split(".")[:2]
+        return gateway_namespace, gateway_name
+    return namespace, ref
+
+
+def judge_gateways(
+    gateways: list[str], namespace: str, tenant: str, view: TenancyView, config: Config
+) -> Gateways:
+    violations: list[Violation] = []
+    allowed: set[str] = set()
+    shared = set(config.shared_gateways)
+    for index, ref in enumerate(gateways):
+        if ref == "mesh":
+            continue
+        gateway_namespace, gateway_name = resolve_gateway(ref, namespace)
+        if gateway_namespace == namespace:
+            continue
+        if (
+            f"{gateway_namespace}/{gateway_name}" in shared
+            or view.tenant_of(gateway_namespace, config) == tenant
+        ):
+            allowed.add(gateway_namespace)
+            continue
+        owner = view.tenant_of(gateway_namespace, config)
+        whose = f"tenant {show(owner)}" if owner else "the platform"
+        shared_list = ", ".join(config.shared_gateways) or "none configured"
+        violations.append(
+            Violation(
+                "gateway",
+                f"spec.gateways[{index}]",
+                show(ref),
+                f"is a gateway in namespace {show(gateway_namespace)} of {whose}, "
+                "not shared with other tenants",
+                f"bind to mesh, a gateway in your tenant's namespaces, or a shared gateway "
+                f"({shared_list})",
+                owner or "platform",
+            )
+        )
+    return Gateways(violations, frozenset(allowed))
