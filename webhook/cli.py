@@ -1,0 +1,177 @@
+"""The `tenant-guard` command: serve, certs, check, review."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from webhook.config import ConfigError, load_config
+
+DESCRIPTION = """\
+tenant-guard: a Kubernetes admission webhook that enforces tenant boundaries in a shared
+Istio mesh. It denies VirtualServices that route another tenant's hosts, denies exportTo
+beyond the object's namespace, guards the tenant label, and gives tenant pods sidecar
+CPU/memory bounds and their tenant label."""
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="tenant-guard",
+        description=DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    serve = commands.add_parser(
+        "serve",
+        help="run the admission webhook server (HTTPS only)",
+        description="Run the webhook: POST /validate and /mutate (AdmissionReview v1), "
+        "GET /healthz, /readyz and /metrics, over HTTPS (TLS 1.2 or later). With no "
+        "certificate given, a dev CA and serving certificate are generated into ./certs.",
+    )
+    serve.add_argument("--config", required=True, type=Path, help="config file (YAML)")
+    certs = serve.add_mutually_exclusive_group()
+    certs.add_argument(
+        "--cert-dir",
+        type=Path,
+        help="directory with tls.crt and tls.key (a mounted kubernetes.io/tls "
+        "Secret); polled and reloaded on change",
+    )
+    certs.add_argument("--tls-cert", type=Path, help="serving certificate (PEM)")
+    serve.add_argument("--tls-key", type=Path, help="serving key (PEM), with --tls-cert")
+    serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=8443, help="port (default 8443)")
+    serve.add_argument(
+        "--dev-cert-dir",
+        type=Path,
+        default=Path("certs"),
+        help="where dev certificates are generated when none is given (default ./certs)",
+    )
+    cluster = serve.add_mutually_exclusive_group()
+    cluster.add_argument(
+        "--kubeconfig",
+        help="read namespaces and VirtualServices from the "
+        "cluster of this kubeconfig (list+watch caches)",
+    )
+    cluster.add_argument(
+        "--in-cluster",
+        action="store_true",
+        help="read namespaces and VirtualServices from the cluster this pod "
+        "runs in (service account)",
+    )
+    serve.add_argument(
+        "--config-poll-seconds",
+        type=float,
+        default=5.0,
+        help="how often the config file is checked for changes (default 5)",
+    )
+    serve.add_argument(
+        "--cert-poll-seconds",
+        type=float,
+        default=10.0,
+        help="how often certificate files are checked for changes (default 10)",
+    )
+    serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+
+    certs_cmd = commands.add_parser(
+        "certs",
+        help="write a CA and a serving certificate signed by it",
+        description="Write ca.crt, ca.key, tls.crt and tls.key (keys mode 0600) into --out: a "
+        "CA and a serving certificate for the webhook Service (NAME, NAME.NS, NAME.NS.svc, "
+        "NAME.NS.svc.cluster.local, extras, and localhost/127.0.0.1 for local use).",
+    )
+    certs_cmd.add_argument("--out", required=True, type=Path, help="output directory")
+    certs_cmd.add_argument("--service", default="tenant-guard", help="Service name")
+    certs_cmd.add_argument("--namespace", default="tenant-guard", help="Service namespace")
+    certs_cmd.add_argument(
+        "--dns", action="append", default=[], metavar="EXTRA", help="an extra DNS name (repeatable)"
+    )
+    certs_cmd.add_argument(
+        "--days", type=int, default=365, help="serving certificate lifetime in days (default 365)"
+    )
+
+    check = commands.add_parser(
+        "check",
+        help="validate a config file and exit",
+        description="Load and validate a config file; print what is wrong and exit 1, or "
+        "summarise it and exit 0. Use it in CI before rolling out a ConfigMap change.",
+    )
+    check.add_argument("--config", required=True, type=Path, help="config file (YAML)")
+
+    review = commands.add_parser(
+        "review",
+        help="answer one AdmissionReview from a file, offline",
+        description="Read an AdmissionReview request (JSON) and print the response the server "
+        "would give, using the config's namespaces map for tenancy. Handy in CI pipelines.",
+    )
+    review.add_argument("--config", required=True, type=Path, help="config file (YAML)")
+    review.add_argument("--endpoint", choices=["validate", "mutate"], default="validate")
+    review.add_argument("file", type=Path, help="AdmissionReview JSON ('-' for stdin)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.command == "serve":
+        from webhook.server import serve
+
+        return serve(args)
+    if args.command == "certs":
+        return _certs(args)
+    if args.command == "check":
+        return _check(args)
+    return _review(args)
+
+
+def _certs(args: argparse.Namespace) -> int:
+    from webhook.tls import generate_bundle, write_bundle
+
+    bundle = generate_bundle(args.service, args.namespace, extra_dns=args.dns, days=args.days)
+    write_bundle(bundle, args.out)
+    print(
+        f"wrote {args.out}/ca.crt, ca.key, tls.crt, tls.key "
+        f"(service {args.service}.{args.namespace}, {args.days} days)"
+    )
+    return 0
+
+
+def _check(args: argparse.Namespace) -> int:
+    try:
+        config = load_config(args.config)
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    namespaces = "none (cluster mode)" if config.namespaces is None else len(config.namespaces)
+    print(
+        f"{args.config}: ok — {len(config.tenants)} tenants, "
+        f"{sum(len(t.hosts) for t in config.tenants.values())} claimed hosts, "
+        f"enforcement {config.enforcement.value}, offline namespaces: {namespaces}"
+    )
+    return 0
+
+
+def _review(args: argparse.Namespace) -> int:
+    from pydantic import ValidationError
+
+    from webhook.admission import decide
+    from webhook.review import AdmissionReview
+    from webhook.tenancy import static_view
+
+    try:
+        config = load_config(args.config)
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    text = sys.stdin.read() if str(args.file) == "-" else args.file.read_text()
+    try:
+        review = AdmissionReview.model_validate_json(text)
+    except ValidationError as exc:
+        print(f"{args.file}: not a valid AdmissionReview v1: {exc}", file=sys.stderr)
+        return 1
+    view = static_view(config.namespaces)
+    decision = decide(review.request, args.endpoint, view, config)
+    print(json.dumps(decision.response, indent=2))
+    return 0 if decision.allowed else 3

@@ -1,0 +1,71 @@
+"""The live config: loaded at start, polled for changes, swapped only for a good new version."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+from pathlib import Path
+
+from webhook.config import Config, ConfigError, load_config
+
+log = logging.getLogger("tenant_guard.config")
+
+
+class ConfigStore:
+    """Holds the last good config. A ConfigMap mount swaps symlinks and sends no reliable
+    filesystem events, so the file is polled and compared by content."""
+
+    def __init__(self, path: Path, config: Config | None = None) -> None:
+        self.path = path
+        self.current: Config = config if config is not None else load_config(path)
+        self._digest = self._read_digest()
+        self.reloads = 0
+        self.failures = 0
+        self.last_error: str | None = None
+
+    @classmethod
+    def fixed(cls, config: Config) -> ConfigStore:
+        """A store that never reloads (tests, benchmarks)."""
+        store = cls.__new__(cls)
+        store.path = Path()
+        store.current = config
+        store._digest = None
+        store.reloads = store.failures = 0
+        store.last_error = None
+        return store
+
+    def _read_digest(self) -> str | None:
+        try:
+            return hashlib.sha256(self.path.read_bytes()).hexdigest()
+        except OSError:
+            return None
+
+    def check_once(self) -> bool:
+        """Reload if the file changed; True when a new config was swapped in."""
+        if self._digest is None and self.path == Path():
+            return False
+        digest = self._read_digest()
+        if digest == self._digest:
+            return False
+        self._digest = digest
+        try:
+            config = load_config(self.path)
+        except ConfigError as exc:
+            self.failures += 1
+            self.last_error = str(exc)
+            log.error("config reload failed; keeping the last good config: %s", exc)
+            return False
+        self.current = config
+        self.reloads += 1
+        self.last_error = None
+        log.info("config reloaded from %s", self.path)
+        return True
+
+    async def run(self, interval: float = 5.0) -> None:
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await asyncio.to_thread(self.check_once)
+            except Exception:  # a poller must outlive any surprise
+                log.exception("config poll failed")

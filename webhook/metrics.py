@@ -1,0 +1,55 @@
+"""Prometheus metrics: what operators alert on."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+
+class Metrics:
+    """One registry per server, so tests can run several servers in one process."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter(
+            "tenant_guard_admission_requests",
+            "Admission requests answered, by kind, operation, decision, rule, tenant and dry run",
+            ["endpoint", "kind", "operation", "decision", "rule", "tenant", "dry_run"],
+            registry=self.registry,
+        )
+        # Buckets below 5 ms: the decision itself should take well under a millisecond.
+        self.latency = Histogram(
+            "tenant_guard_admission_duration_seconds",
+            "Time to answer an admission request, from body read to response",
+            ["endpoint"],
+            buckets=(0.0005, 0.001, 0.002, 0.003, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0),
+            registry=self.registry,
+        )
+        self.bad_requests = Counter(
+            "tenant_guard_bad_requests",
+            "Requests refused before a decision (not JSON, not an AdmissionReview, too large)",
+            ["reason"],
+            registry=self.registry,
+        )
+        self.config_reloads = Counter(
+            "tenant_guard_config_reloads",
+            "Config reloads, by result",
+            ["result"],
+            registry=self.registry,
+        )
+        self.cache_size = Gauge(
+            "tenant_guard_cache_objects",
+            "Objects in the watch caches",
+            ["resource"],
+            registry=self.registry,
+        )
+        self.watch_restarts = Gauge(
+            "tenant_guard_watch_restarts",
+            "Watch restarts (relists and reconnects) so far",
+            ["resource"],
+            registry=self.registry,
+        )
+        self.cert_expiry = Gauge(
+            "tenant_guard_certificate_expiry_timestamp_seconds",
+            "When the serving certificate expires (Unix time)",
+            registry=self.registry,
+        )

@@ -1,0 +1,94 @@
+"""Starting the server: config, certificates, tenancy source, uvicorn. The only uvicorn caller."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+import uvicorn
+
+from webhook import logs
+from webhook.app import Runtime, create_app
+from webhook.config import ConfigError
+from webhook.configstore import ConfigStore
+from webhook.tls import CertReloader, ensure_dev_certs, harden_server_context, not_valid_after
+
+log = logging.getLogger("tenant_guard.server")
+
+
+def _certificate_files(args: argparse.Namespace) -> tuple[Path, Path]:
+    if args.tls_cert or args.tls_key:
+        if not (args.tls_cert and args.tls_key):
+            raise SystemExit("tenant-guard serve: --tls-cert and --tls-key go together")
+        return args.tls_cert, args.tls_key
+    if args.cert_dir:
+        return args.cert_dir / "tls.crt", args.cert_dir / "tls.key"
+    ca, cert, key, generated = ensure_dev_certs(args.dev_cert_dir)
+    what = "generated a dev CA and serving certificate" if generated else "using the dev CA"
+    print(
+        f"tenant-guard: {what} in {args.dev_cert_dir.resolve()}/\n"
+        f"  trust it with: curl --cacert {ca} https://localhost:{args.port}/healthz",
+        file=sys.stderr,
+        flush=True,
+    )
+    return cert, key
+
+
+def build_runtime(args: argparse.Namespace, store: ConfigStore) -> Runtime:
+    runtime = Runtime(store)
+    if args.kubeconfig or args.in_cluster:
+        from webhook.live import ClusterTenancy
+
+        runtime.tenancy = ClusterTenancy.connect(
+            kubeconfig=args.kubeconfig,
+            in_cluster=args.in_cluster,
+            current_config=lambda: store.current,
+            metrics=runtime.metrics,
+        )
+    elif store.current.namespaces is None:
+        log.warning(
+            "offline mode and the config has no namespaces: map: every namespace is "
+            "treated as a platform namespace (nothing is enforced)"
+        )
+    runtime.background.append(lambda: store.run(args.config_poll_seconds))
+    return runtime
+
+
+def serve(args: argparse.Namespace) -> int:
+    logs.configure(args.log_level)
+    try:
+        store = ConfigStore(args.config)
+    except ConfigError as exc:
+        print(f"tenant-guard: cannot start, the config is invalid:\n{exc}", file=sys.stderr)
+        return 2
+    cert_file, key_file = _certificate_files(args)
+    runtime = build_runtime(args, store)
+
+    config = uvicorn.Config(
+        create_app(runtime),
+        host=args.host,
+        port=args.port,
+        ssl_certfile=str(cert_file),
+        ssl_keyfile=str(key_file),
+        loop="uvloop",
+        http="httptools",
+        log_config=None,  # our JSON logging stays in place
+        access_log=False,  # one decision line per review is logged instead
+        lifespan="on",
+        timeout_graceful_shutdown=10,
+    )
+    config.load()
+    assert config.ssl is not None
+    harden_server_context(config.ssl)
+    reloader = CertReloader(config.ssl, cert_file, key_file, interval=args.cert_poll_seconds)
+    runtime.metrics.cert_expiry.set_function(
+        lambda: reloader.current_not_after.timestamp() if reloader.current_not_after else 0.0
+    )
+    if reloader.current_not_after is None:
+        reloader.current_not_after = not_valid_after(cert_file.read_bytes())
+    runtime.background.append(reloader.run)
+    log.info("tenant-guard listening on https://%s:%d", args.host, args.port)
+    uvicorn.Server(config).run()
+    return 0
