@@ -1,0 +1,74 @@
+"""A real tenant-guard server for tests: uvicorn with real TLS on 127.0.0.1, fresh CA."""
+
+from __future__ import annotations
+
+import socket
+import ssl
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import uvicorn
+
+from webhook.app import Runtime, create_app
+from webhook.configstore import ConfigStore
+from webhook.tls import generate_bundle, harden_server_context, write_bundle
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@dataclass
+class RunningServer:
+    url: str
+    ca_file: Path
+    runtime: Runtime
+
+    def client(self, **kwargs: object) -> httpx.Client:
+        """An HTTPS client that trusts only this server's CA."""
+        context = ssl.create_default_context(cafile=str(self.ca_file))
+        return httpx.Client(base_url=self.url, verify=context, timeout=10.0, **kwargs)  # type: ignore[arg-type]
+
+
+@contextmanager
+def running_server(runtime: Runtime, cert_dir: Path) -> Iterator[RunningServer]:
+    """Run the app under uvicorn + TLS in a background thread for the length of the block."""
+    write_bundle(generate_bundle("tenant-guard", "tenant-guard"), cert_dir)
+    port = free_port()
+    config = uvicorn.Config(
+        create_app(runtime),
+        host="127.0.0.1",
+        port=port,
+        ssl_certfile=str(cert_dir / "tls.crt"),
+        ssl_keyfile=str(cert_dir / "tls.key"),
+        log_level="warning",
+        lifespan="on",
+    )
+    config.load()
+    assert config.ssl is not None
+    harden_server_context(config.ssl)
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("tenant-guard test server did not start")
+        time.sleep(0.02)
+    try:
+        yield RunningServer(f"https://127.0.0.1:{port}", cert_dir / "ca.crt", runtime)
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+def runtime_for(config_path: Path) -> Runtime:
+    return Runtime(ConfigStore(config_path))
