@@ -1,0 +1,750 @@
+"""Live tenancy data from the API server: list+watch caches that publish immutable snapshots."""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import random
+import re
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import Future
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from types import MappingProxyType
+from typing import Any, Generic, TypeVar
+
+import kubernetes.client
+import kubernetes.config
+from kubernetes.client.exceptions import ApiException
+
+from webhook import snapshot
+from webhook.snapshot import CacheState, Change, ErrorAction
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+ISTIO_GROUP = "networking.istio.io"
+# Served-version preference when discovery names no preferredVersion we can use.
+VIRTUALSERVICE_VERSIONS = ("v1", "v1beta1", "v1alpha3")
+
+# The whole API footprint of this module, as ClusterRole rules. Discovery (/apis) is open to
+# every authenticated client through the built-in system:discovery role.
+REQUIRED_RBAC: tuple[Mapping[str, Sequence[str]], ...] = (
+    {"apiGroups": [""], "resources": ["namespaces"], "verbs": ["get", "list", "watch"]},
+    {
+        "apiGroups": [ISTIO_GROUP],
+        "resources": ["virtualservices"],
+        "verbs": ["get", "list", "watch"],
+    },
+)
+
+ListCall = Callable[..., Any]
+Labels = Mapping[str, str]
+RouteIndex = Mapping[str, frozenset[tuple[str, str]]]
+
+_EMPTY_LABELS: Labels = MappingProxyType({})
+_DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
+_MAX_ERROR_TEXT = 400
+
+
+def load_api_client(*, kubeconfig: str | None, in_cluster: bool) -> kubernetes.client.ApiClient:
+    """An ApiClient from the pod's service account or from a kubeconfig file.
+
+    With neither, the usual kubeconfig lookup applies ($KUBECONFIG, ~/.kube/config).
+    """
+    if in_cluster and kubeconfig:
+        raise ValueError("pass either in_cluster=True or a kubeconfig path, not both")
+    configuration = kubernetes.client.Configuration()
+    loaders: Any = kubernetes.config  # the config loaders carry no annotations
+    if in_cluster:
+        # try_refresh_token re-reads the projected token, which the kubelet rotates.
+        loaders.load_incluster_config(client_configuration=configuration, try_refresh_token=True)
+    else:
+        # A webhook must not write refreshed credentials back into someone's kubeconfig.
+        loaders.load_kube_config(
+            config_file=kubeconfig, client_configuration=configuration, persist_config=False
+        )
+    return kubernetes.client.ApiClient(configuration)
+
+
+@dataclass(frozen=True)
+class WatchTuning:
+    """Timeouts and retry pacing shared by the watch caches."""
+
+    watch_timeout: int = 300  # server-side timeoutSeconds of one watch request
+    request_timeout: float = 30.0  # read timeout of list and discovery requests
+    connect_timeout: float = 10.0
+    backoff_base: float = 0.5
+    backoff_cap: float = 30.0
+    quick_end: float = 1.0  # a watch that ends sooner than this with no events is a stall
+    page_size: int = 500
+
+
+@dataclass(frozen=True)
+class CacheStatus:
+    """Health counters of one watch cache, read without locks."""
+
+    resource: str
+    synced: bool
+    items: int
+    resource_version: str
+    relists: int
+    reconnects: int
+    consecutive_failures: int
+    failing_since: float | None  # unix time the current failure streak began
+    failing_for: float | None  # seconds that streak has lasted
+    last_success: float | None  # unix time of the last good list, watch start or event
+    last_error: str | None
+
+    @property
+    def restarts(self) -> int:
+        return self.relists + self.reconnects
+
+
+class NamespaceLookupError(Exception):
+    """A direct namespace GET failed; the caller must fail closed with `reason`."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class _Expired(Exception):
+    """The resourceVersion (or continue token) is gone: list again."""
+
+
+class _WatchError(Exception):
+    """The server reported an error inside a watch stream."""
+
+
+def describe_error(exc: BaseException) -> str:
+    """One line for logs and readiness: HTTP status and the server's message when there is one."""
+    if isinstance(exc, ApiException):
+        text = f"HTTP {exc.status} {exc.reason or ''}".rstrip()
+        message = _status_message(exc.body)
+        if message:
+            text = f"{text}: {message}"
+    else:
+        cause = getattr(exc, "reason", None)  # urllib3 MaxRetryError wraps the useful part
+        shown = cause if isinstance(cause, BaseException) else exc
+        text = f"{type(shown).__name__}: {shown}"
+    return text if len(text) <= _MAX_ERROR_TEXT else text[: _MAX_ERROR_TEXT - 3] + "..."
+
+
+def _status_message(body: object) -> str | None:
+    if isinstance(body, bytes):
+        body = body.decode("utf-8", errors="replace")
+    if not isinstance(body, str) or not body:
+        return None
+    try:
+        status = json.loads(body)
+    except ValueError:
+        return body.strip()[:200] or None
+    if isinstance(status, Mapping) and isinstance(status.get("message"), str):
+        return str(status["message"])
+    return None
+
+
+def _status_text(status: Mapping[str, Any]) -> str:
+    return f"{status.get('code')} {status.get('reason')}: {status.get('message')}"
+
+
+def choose_version(preferred: str | None, served: Sequence[str]) -> str | None:
+    """The VirtualService version to use: the server's preferred one, else the first known."""
+    if preferred:
+        return preferred
+    for version in VIRTUALSERVICE_VERSIONS:
+        if version in served:
+            return version
+    return None
+
+
+def _iter_lines(resp: Any) -> Iterator[bytes]:
+    # The apiserver writes one JSON event per line; chunk boundaries need not match lines.
+    buffer = bytearray()
+    for chunk in resp.stream(amt=None, decode_content=True):
+        buffer.extend(chunk)
+        while (end := buffer.find(b"\n")) >= 0:
+            line = bytes(buffer[:end])
+            del buffer[: end + 1]
+            if line.strip():
+                yield line
+    if bytes(buffer).strip():
+        yield bytes(buffer)
+
+
+def _close(resp: Any) -> None:
+    try:
+        resp.close()
+        resp.release_conn()
+    except Exception:  # closing a broken connection has nothing left to report
+        log.debug("closing a watch response failed", exc_info=True)
+
+
+def _unblock(resp: Any) -> None:
+    # Closing a socket does not wake a thread blocked reading it; shutting it down does.
+    try:
+        shutdown = getattr(resp, "shutdown", None)
+        if callable(shutdown):
+            shutdown()
+            return
+        sock = getattr(getattr(resp, "connection", None), "sock", None)
+        if sock is not None:
+            sock.shutdown(2)
+    except Exception:
+        log.debug("shutting down a watch socket failed", exc_info=True)
+
+
+class WatchCache(Generic[T]):
+    """List + watch one collection in a daemon thread and publish an immutable snapshot.
+
+    `connect()` runs before every list and returns the client's list function for the
+    collection (it may run discovery first). `convert` turns a raw object into the cached
+    value and must not raise. `on_change` sees every effective change, in the watch thread,
+    before the new snapshot is published, so derived indexes stay in step.
+    """
+
+    def __init__(
+        self,
+        resource: str,
+        connect: Callable[[], ListCall],
+        convert: Callable[[Mapping[str, Any]], T],
+        *,
+        on_change: Callable[[Sequence[Change[T]]], None] | None = None,
+        tuning: WatchTuning | None = None,
+        rand: Callable[[], float] = random.random,
+    ) -> None:
+        self.resource = resource
+        self._connect = connect
+        self._convert = convert
+        self._on_change = on_change
+        self._tuning = tuning or WatchTuning()
+        self._rand = rand
+        self._state: CacheState[T] = snapshot.empty_state()
+        # Writers (the watch thread, cache-miss lookups) serialise; readers never lock.
+        self._write_lock = threading.Lock()
+        self._stop = threading.Event()
+        self._synced = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._resp: Any = None
+        self._watch_opened: float | None = None  # monotonic time the open watch connected
+        self._stalls = 0
+        self._relists = 0
+        self._reconnects = 0
+        self._failures = 0
+        self._failing_since: tuple[float, float] | None = None  # (monotonic, unix)
+        self._last_success: float | None = None
+        self._last_error: str | None = None
+
+    @property
+    def state(self) -> CacheState[T]:
+        return self._state
+
+    @property
+    def items(self) -> Mapping[str, T]:
+        return self._state.items
+
+    @property
+    def synced(self) -> bool:
+        return self._state.synced
+
+    def status(self) -> CacheStatus:
+        state, failing, opened = self._state, self._failing_since, self._watch_opened
+        now = time.monotonic()
+        failures = self._failures
+        if opened is not None and now - opened >= self._tuning.quick_end:
+            # A watch that has stayed open is healthy even if it has delivered nothing yet.
+            failing, failures = None, 0
+        return CacheStatus(
+            resource=self.resource,
+            synced=state.synced,
+            items=len(state.items),
+            resource_version=state.resource_version,
+            relists=self._relists,
+            reconnects=self._reconnects,
+            consecutive_failures=failures,
+            failing_since=failing[1] if failing else None,
+            failing_for=now - failing[0] if failing else None,
+            last_success=self._last_success,
+            last_error=self._last_error,
+        )
+
+    def start(self) -> None:
+        if self._thread is not None:
+            raise RuntimeError(f"watch cache for {self.resource} already started")
+        self._thread = threading.Thread(
+            target=self._run, name=f"watch-{self.resource}", daemon=True
+        )
+        self._thread.start()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self._stop.set()
+        resp = self._resp
+        if resp is not None:
+            _unblock(resp)
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(timeout)
+
+    def wait_synced(self, timeout: float) -> bool:
+        return self._synced.wait(timeout)
+
+    def remember(self, key: str, value: T, object_rv: str) -> None:
+        """Add an object read outside the watch, unless the watch already knows better."""
+        with self._write_lock:
+            self._state = snapshot.remember(self._state, key, value, object_rv)
+
+    # --- the watch thread -------------------------------------------------------------------
+
+    def _run(self) -> None:
+        call: ListCall | None = None
+        listed = False
+        first_list = True
+        first_watch = True
+        while not self._stop.is_set():
+            try:
+                if not listed or call is None:
+                    if not first_list:
+                        self._relists += 1
+                    first_list = False
+                    call = self._connect()
+                    self._list(call)
+                    listed, first_watch = True, True
+                else:
+                    if not first_watch:
+                        self._reconnects += 1
+                    first_watch = False
+                    self._watch(call)
+            except _Expired as exc:
+                if self._stop.is_set():
+                    break
+                log.info("%s: %s; listing again", self.resource, exc)
+                listed = False
+                self._stall(str(exc))
+            except Exception as exc:
+                if self._stop.is_set():
+                    break
+                self._fail(describe_error(exc))
+                self._pause(self._failures - 1)
+        self._resp = None
+
+    def _list(self, call: ListCall) -> None:
+        tuning = self._tuning
+        items: dict[str, T] = {}
+        resource_version = ""
+        token: str | None = None
+        while True:
+            kwargs: dict[str, Any] = {
+                "limit": tuning.page_size,
+                "_preload_content": False,
+                "_request_timeout": (tuning.connect_timeout, tuning.request_timeout),
+            }
+            if token:
+                kwargs["_continue"] = token
+            body = self._request_json(call, kwargs, "list")
+            for obj in body.get("items") or ():
+                if isinstance(obj, Mapping):
+                    items[snapshot.object_key(obj.get("metadata") or {})] = self._convert(obj)
+            metadata = body.get("metadata") or {}
+            resource_version = str(metadata.get("resourceVersion") or "")
+            token = metadata.get("continue") or None
+            if not token:
+                break
+            if self._stop.is_set():
+                return
+        if not resource_version:
+            raise _WatchError("list response carries no resourceVersion to watch from")
+        with self._write_lock:
+            old = self._state
+            new = snapshot.relist(items, resource_version)
+            changes = snapshot.diff(old.items, new.items)
+            if changes and self._on_change is not None:
+                self._on_change(changes)
+            self._state = new
+        self._synced.set()
+        self._succeed()
+        log.info("%s: listed %d at resourceVersion %s", self.resource, len(items), resource_version)
+
+    def _request_json(self, call: ListCall, kwargs: dict[str, Any], what: str) -> Mapping[str, Any]:
+        try:
+            resp = call(**kwargs)
+        except ApiException as exc:
+            if snapshot.classify_status(exc.status, _reason_of(exc)) is ErrorAction.RELIST:
+                raise _Expired(f"{what}: {describe_error(exc)}") from exc
+            raise
+        try:
+            body = json.loads(resp.data)
+        finally:
+            resp.release_conn()
+        if not isinstance(body, Mapping):
+            raise _WatchError(f"{what} response is not a JSON object")
+        return body
+
+    def _watch(self, call: ListCall) -> None:
+        tuning = self._tuning
+        resource_version = self._state.resource_version
+        try:
+            resp = call(
+                watch=True,
+                resource_version=resource_version,
+                allow_watch_bookmarks=True,
+                timeout_seconds=tuning.watch_timeout,
+                _preload_content=False,
+                # The server closes the stream after timeout_seconds; the read timeout only
+                # catches a connection that died silently, so it must outlast that.
+                _request_timeout=(tuning.connect_timeout, tuning.watch_timeout + 30.0),
+            )
+        except ApiException as exc:
+            if snapshot.classify_status(exc.status, _reason_of(exc)) is ErrorAction.RELIST:
+                raise _Expired(f"watch: {describe_error(exc)}") from exc
+            raise
+        self._resp = resp
+        opened = self._watch_opened = time.monotonic()
+        events = 0
+        try:
+            if self._stop.is_set():
+                return
+            for line in _iter_lines(resp):
+                self._handle(json.loads(line))
+                events += 1
+                if self._stop.is_set():
+                    return
+        finally:
+            self._resp = self._watch_opened = None
+            _close(resp)
+            lasted = time.monotonic() - opened
+            if lasted >= tuning.quick_end:
+                self._stalls = 0
+                self._succeed()
+        if not self._stop.is_set() and not events and lasted < tuning.quick_end:
+            self._stall(f"watch stream ended after {lasted:.2f}s without events")
+        # Otherwise a normal end (timeout_seconds elapsed): resume at once from the last RV.
+
+    def _handle(self, event: object) -> None:
+        if not isinstance(event, Mapping):
+            raise _WatchError("watch event is not a JSON object")
+        event_type, obj = event.get("type"), event.get("object")
+        if not isinstance(event_type, str) or not isinstance(obj, Mapping):
+            raise _WatchError("watch event without type or object")
+        if event_type == snapshot.ERROR:
+            if snapshot.classify_error(obj) is ErrorAction.RELIST:
+                raise _Expired(f"watch ERROR event {_status_text(obj)}")
+            raise _WatchError(f"watch ERROR event {_status_text(obj)}")
+        metadata = obj.get("metadata") or {}
+        resource_version = str(metadata.get("resourceVersion") or "")
+        with self._write_lock:
+            state = self._state
+            if event_type == snapshot.BOOKMARK:
+                new = snapshot.apply_event(state, event_type, "", None, resource_version)
+            else:
+                key = snapshot.object_key(metadata)
+                value = None if event_type == snapshot.DELETED else self._convert(obj)
+                change = snapshot.event_change(state, event_type, key, value)
+                new = snapshot.apply_event(state, event_type, key, value, resource_version)
+                if self._on_change is not None and change.old != change.new:
+                    self._on_change([change])
+            self._state = new
+        self._stalls = 0
+        self._succeed()
+
+    def _succeed(self) -> None:
+        self._failures = 0
+        self._failing_since = None
+        self._last_success = time.time()
+
+    def _fail(self, text: str) -> None:
+        self._failures += 1
+        self._last_error = text
+        if self._failing_since is None:
+            self._failing_since = (time.monotonic(), time.time())
+        log.warning("%s: %s (failure %d in a row)", self.resource, text, self._failures)
+
+    def _stall(self, text: str) -> None:
+        # One expiry or empty short stream is routine; repeats without progress are a fault.
+        self._stalls += 1
+        if self._stalls >= 2:
+            self._fail(text)
+            self._pause(self._stalls - 2)
+
+    def _pause(self, attempt: int) -> None:
+        tuning = self._tuning
+        delay = snapshot.backoff_delay(
+            attempt, tuning.backoff_base, tuning.backoff_cap, self._rand()
+        )
+        self._stop.wait(delay)
+
+
+def _reason_of(exc: ApiException) -> str | None:
+    # The HTTP reason phrase is not the Status reason; the body carries the latter.
+    body = exc.body
+    if isinstance(body, bytes):
+        body = body.decode("utf-8", errors="replace")
+    if isinstance(body, str) and body:
+        try:
+            status = json.loads(body)
+        except ValueError:
+            return None
+        if isinstance(status, Mapping) and isinstance(status.get("reason"), str):
+            return str(status["reason"])
+    return None
+
+
+def _namespace_labels(obj: Mapping[str, Any]) -> Labels:
+    labels = (obj.get("metadata") or {}).get("labels")
+    if not isinstance(labels, Mapping) or not labels:
+        return _EMPTY_LABELS
+    return MappingProxyType({str(k): str(v) for k, v in labels.items()})
+
+
+def _member(key: str) -> tuple[str, str]:
+    namespace, _, name = key.partition("/")
+    return namespace, name
+
+
+class ClusterView:
+    """Namespaces (name -> labels) and VirtualService routes (host key -> VSs), kept live.
+
+    Readers use `namespaces` and `routes`: plain attribute reads of immutable mappings.
+    """
+
+    def __init__(
+        self,
+        api_client: kubernetes.client.ApiClient,
+        *,
+        host_key: Callable[[str, str], str | None],
+        stale_after: float = 60.0,
+        tuning: WatchTuning | None = None,
+        max_lookups: int = 8,
+    ) -> None:
+        self._api = api_client
+        self._host_key = host_key
+        self._stale_after = stale_after
+        self._tuning = tuning or WatchTuning()
+        self._routes: RouteIndex = MappingProxyType({})
+        self._vs_version: str | None = None
+        self._core = kubernetes.client.CoreV1Api(api_client)
+        self._lookup_slots = threading.BoundedSemaphore(max_lookups)
+        self._lookups: dict[str, Future[Labels | None]] = {}
+        self._lookups_lock = threading.Lock()
+        self._namespace_cache: WatchCache[Labels] = WatchCache(
+            "namespaces",
+            lambda: self._core.list_namespace,
+            _namespace_labels,
+            tuning=self._tuning,
+        )
+        self._vs_cache: WatchCache[frozenset[str]] = WatchCache(
+            f"virtualservices.{ISTIO_GROUP}",
+            self._connect_virtualservices,
+            self._virtualservice_hosts,
+            on_change=self._update_routes,
+            tuning=self._tuning,
+        )
+
+    @property
+    def namespaces(self) -> Mapping[str, Labels]:
+        return self._namespace_cache.items
+
+    @property
+    def routes(self) -> RouteIndex:
+        return self._routes
+
+    @property
+    def virtualservice_version(self) -> str | None:
+        """The networking.istio.io version watched, once discovery has run."""
+        return self._vs_version
+
+    def start(self) -> None:
+        self._namespace_cache.start()
+        self._vs_cache.start()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self._namespace_cache.stop(0)
+        self._vs_cache.stop(0)
+        deadline = time.monotonic() + timeout
+        for cache in (self._namespace_cache, self._vs_cache):
+            cache.stop(max(0.0, deadline - time.monotonic()))
+
+    def wait_synced(self, timeout: float) -> bool:
+        """Block until both caches have listed once (startup only; requests never wait)."""
+        deadline = time.monotonic() + timeout
+        return self._namespace_cache.wait_synced(timeout) and self._vs_cache.wait_synced(
+            max(0.0, deadline - time.monotonic())
+        )
+
+    def readiness(self) -> tuple[bool, list[str]]:
+        reasons: list[str] = []
+        for cache in (self._namespace_cache, self._vs_cache):
+            status = cache.status()
+            if not status.synced:
+                reason = f"{status.resource}: initial list not complete"
+                if status.last_error:
+                    reason += f" (last error: {status.last_error})"
+                reasons.append(reason)
+            elif (
+                status.failing_for is not None
+                and status.failing_since is not None
+                and status.failing_for > self._stale_after
+            ):
+                since = datetime.fromtimestamp(status.failing_since, UTC).isoformat(
+                    timespec="seconds"
+                )
+                reasons.append(
+                    f"{status.resource}: watch failing since {since} "
+                    f"({status.failing_for:.0f}s, limit {self._stale_after:g}s); "
+                    f"last error: {status.last_error}"
+                )
+        return not reasons, reasons
+
+    def stats(self) -> dict[str, int | float]:
+        out: dict[str, int | float] = {}
+        for label, cache in (
+            ("namespaces", self._namespace_cache),
+            ("virtualservices", self._vs_cache),
+        ):
+            status = cache.status()
+            out[f"{label}_items"] = status.items
+            out[f"{label}_synced"] = int(status.synced)
+            out[f"{label}_restarts"] = status.restarts
+            out[f"{label}_relists"] = status.relists
+            out[f"{label}_reconnects"] = status.reconnects
+            out[f"{label}_consecutive_failures"] = status.consecutive_failures
+            out[f"{label}_last_success_timestamp"] = status.last_success or 0.0
+        out["routes_hosts"] = len(self._routes)
+        return out
+
+    def cache_status(self) -> tuple[CacheStatus, CacheStatus]:
+        return self._namespace_cache.status(), self._vs_cache.status()
+
+    # --- namespace cache misses ---------------------------------------------------------------
+
+    def lookup_namespace(self, name: str, timeout: float = 2.0) -> Labels | None:
+        """Labels of a namespace the cache may not have seen yet, by a direct GET.
+
+        Returns None when it does not exist. Raises NamespaceLookupError on any other
+        failure, including `timeout`; concurrent lookups of one name share one request.
+        Blocking: call it from a worker thread, not the event loop.
+        """
+        cached = self.namespaces.get(name)
+        if cached is not None:
+            return cached
+        if not _DNS_LABEL.fullmatch(name):
+            return None  # not a valid namespace name, so no such namespace can exist
+        future = self._lookup_future(name, timeout)
+        try:
+            return future.result(timeout=timeout)
+        except TimeoutError:
+            raise NamespaceLookupError(
+                f"reading namespace {name!r} from the API server took longer than {timeout:g}s"
+            ) from None
+
+    def _lookup_future(self, name: str, timeout: float) -> Future[Labels | None]:
+        with self._lookups_lock:
+            future = self._lookups.get(name)
+            if future is not None:
+                return future
+            if not self._lookup_slots.acquire(blocking=False):
+                raise NamespaceLookupError(
+                    "too many namespace lookups in flight; the API server is not answering"
+                )
+            future = Future()
+            self._lookups[name] = future
+        threading.Thread(
+            target=self._fetch_namespace,
+            args=(name, timeout, future),
+            name=f"lookup-namespace-{name}",
+            daemon=True,
+        ).start()
+        return future
+
+    def _fetch_namespace(self, name: str, timeout: float, future: Future[Labels | None]) -> None:
+        try:
+            # Without preloading the client returns the raw HTTP response, not the model.
+            resp: Any = self._core.read_namespace(
+                name, _preload_content=False, _request_timeout=timeout
+            )
+            try:
+                obj = json.loads(resp.data)
+            finally:
+                resp.release_conn()
+            if not isinstance(obj, Mapping):
+                raise ValueError("namespace response is not a JSON object")
+            labels = _namespace_labels(obj)
+            rv = str((obj.get("metadata") or {}).get("resourceVersion") or "")
+            self._namespace_cache.remember(name, labels, rv)
+            future.set_result(labels)
+        except ApiException as exc:
+            if exc.status == 404:
+                future.set_result(None)
+            else:
+                future.set_exception(
+                    NamespaceLookupError(f"reading namespace {name!r}: {describe_error(exc)}")
+                )
+        except Exception as exc:
+            future.set_exception(
+                NamespaceLookupError(f"reading namespace {name!r}: {describe_error(exc)}")
+            )
+        finally:
+            with self._lookups_lock:
+                self._lookups.pop(name, None)
+                self._lookup_slots.release()
+
+    # --- VirtualServices ---------------------------------------------------------------------
+
+    def _connect_virtualservices(self) -> ListCall:
+        version = self._discover_virtualservice_version()
+        if version != self._vs_version:
+            log.info("watching virtualservices.%s/%s", ISTIO_GROUP, version)
+        self._vs_version = version
+        custom = kubernetes.client.CustomObjectsApi(self._api)
+        call: ListCall = functools.partial(
+            custom.list_cluster_custom_object, ISTIO_GROUP, version, "virtualservices"
+        )
+        return call
+
+    def _discover_virtualservice_version(self) -> str:
+        # /apis (not /apis/<group>) because it has a generated call on every client version;
+        # the raw JSON avoids strict model validation of unrelated aggregated groups.
+        tuning = self._tuning
+        resp: Any = kubernetes.client.ApisApi(self._api).get_api_versions(
+            _preload_content=False,
+            _request_timeout=(tuning.connect_timeout, tuning.request_timeout),
+        )
+        try:
+            body = json.loads(resp.data)
+        finally:
+            resp.release_conn()
+        groups = body.get("groups") if isinstance(body, Mapping) else None
+        for group in groups or ():
+            if not isinstance(group, Mapping) or group.get("name") != ISTIO_GROUP:
+                continue
+            preferred = (group.get("preferredVersion") or {}).get("version")
+            served = [str(v.get("version")) for v in group.get("versions") or ()]
+            version = choose_version(preferred if isinstance(preferred, str) else None, served)
+            if version is None:
+                raise _WatchError(f"{ISTIO_GROUP} serves no known version: {served}")
+            return version
+        raise _WatchError(f"API group {ISTIO_GROUP} is not served (is Istio installed?)")
+
+    def _virtualservice_hosts(self, obj: Mapping[str, Any]) -> frozenset[str]:
+        namespace = str((obj.get("metadata") or {}).get("namespace") or "")
+        spec = obj.get("spec")
+        hosts = spec.get("hosts") if isinstance(spec, Mapping) else None
+        keys: set[str] = set()
+        for host in hosts if isinstance(hosts, list) else ():
+            if not isinstance(host, str):
+                continue
+            try:
+                key = self._host_key(namespace, host)
+            except Exception:
+                log.warning("host_key failed on %r in namespace %s", host, namespace, exc_info=True)
+                continue
+            if key is not None:
+                keys.add(key)
+        return frozenset(keys)
+
+    def _update_routes(self, changes: Sequence[Change[frozenset[str]]]) -> None:
+        moves = [(_member(c.key), c.old or frozenset(), c.new or frozenset()) for c in changes]
+        self._routes = MappingProxyType(snapshot.reindex(self._routes, moves))
