@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import time
@@ -43,9 +44,11 @@ class Runtime:
     tenancy: TenancySource | None = None
     metrics: Metrics = field(default_factory=Metrics)
     background: list[Callable[[], Coroutine[Any, Any, None]]] = field(default_factory=list)
+    closers: list[Callable[[], None]] = field(default_factory=list)  # run at shutdown
     max_body_bytes: int = MAX_BODY_BYTES
 
     def __post_init__(self) -> None:
+        self.metrics.count_config_reloads(lambda: (self.store.reloads, self.store.failures))
         if self.tenancy is None:
             self.tenancy = StaticTenancy(lambda: self.store.current)
 
@@ -77,7 +80,6 @@ def create_app(runtime: Runtime) -> Starlette:
 
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
-        import asyncio
 
         tasks = [asyncio.create_task(job()) for job in runtime.background]
         try:
@@ -85,6 +87,8 @@ def create_app(runtime: Runtime) -> Starlette:
         finally:
             for task in tasks:
                 task.cancel()
+            for close in runtime.closers:
+                close()
 
     routes = [
         Route("/validate", validate, methods=["POST"]),

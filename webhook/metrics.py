@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import CounterMetricFamily, Metric
+from prometheus_client.registry import Collector
 
 
 class Metrics:
@@ -53,3 +57,21 @@ class Metrics:
             "When the serving certificate expires (Unix time)",
             registry=self.registry,
         )
+
+    def count_config_reloads(self, reloads: Callable[[], tuple[int, int]]) -> None:
+        """Export (successes, failures) of config reloads, read at scrape time."""
+        self.registry.register(_ReloadCollector(reloads))
+
+
+class _ReloadCollector(Collector):
+    def __init__(self, reloads: Callable[[], tuple[int, int]]) -> None:
+        self._reloads = reloads
+
+    def collect(self) -> Iterator[Metric]:
+        successes, failures = self._reloads()
+        family = CounterMetricFamily(
+            "tenant_guard_config_reloads", "Config file reloads, by result", labels=["result"]
+        )
+        family.add_metric(["success"], successes)
+        family.add_metric(["failure"], failures)
+        yield family

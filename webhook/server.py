@@ -41,12 +41,14 @@ def build_runtime(args: argparse.Namespace, store: ConfigStore) -> Runtime:
     if args.kubeconfig or args.in_cluster:
         from webhook.live import ClusterTenancy
 
-        runtime.tenancy = ClusterTenancy.connect(
+        tenancy = ClusterTenancy.connect(
             kubeconfig=args.kubeconfig,
             in_cluster=args.in_cluster,
             current_config=lambda: store.current,
             metrics=runtime.metrics,
         )
+        runtime.tenancy = tenancy
+        runtime.closers.append(tenancy.close)
     elif store.current.namespaces is None:
         log.warning(
             "offline mode and the config has no namespaces: map: every namespace is "

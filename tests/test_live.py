@@ -1,0 +1,234 @@
+"""Cluster mode end to end without a cluster: the real server over TLS, tenancy from watch
+caches fed by the HTTP-level fake API server, and `serve --kubeconfig` as a process."""
+
+from __future__ import annotations
+
+import copy
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import kubernetes.client
+import pytest
+import yaml
+
+from tests.conftest import EXAMPLE_CONFIG, load_fixture
+from tests.fake_apiserver import FakeApiServer
+from tests.server_harness import RunningServer, free_port, running_server
+from tests.test_cluster import FAST, eventually
+from webhook.app import Runtime
+from webhook.cluster import ClusterView
+from webhook.config import parse_config
+from webhook.configstore import ConfigStore
+from webhook.hosts import route_key
+from webhook.live import ClusterTenancy
+
+CONFIG = {
+    "unclaimedHosts": "allow",
+    "tenants": {"tenant-a": {"hosts": ["*.a.example.com"]}, "tenant-b": {}},
+    "proxyDefaults": {"cpu": "100m", "cpuLimit": "500m"},
+}
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeApiServer]:
+    with FakeApiServer() as server:
+        server.add_namespace("tenant-a", {"tenant": "tenant-a"})
+        server.add_namespace("tenant-b", {"tenant": "tenant-b"})
+        server.add_namespace("istio-system", {})
+        server.add_virtualservice("tenant-a", "partner", ["api.partner.example", "reviews"])
+        yield server
+
+
+@pytest.fixture
+def live(fake: FakeApiServer, tmp_path: Path) -> Iterator[tuple[RunningServer, ClusterView]]:
+    config = parse_config(CONFIG)
+    api = kubernetes.client.ApiClient(kubernetes.client.Configuration(host=fake.url))
+    cluster = ClusterView(
+        api, host_key=lambda ns, h: route_key(h, ns, "cluster.local"), tuning=FAST, stale_after=0.5
+    )
+    cluster.start()
+    assert cluster.wait_synced(5), cluster.readiness()
+    tenancy = ClusterTenancy(cluster, lookup_timeout=0.5)
+    runtime = Runtime(ConfigStore.fixed(config), tenancy)
+    tenancy.export_metrics(runtime.metrics)
+    try:
+        with running_server(runtime, tmp_path) as server:
+            yield server, cluster
+    finally:
+        cluster.stop()
+
+
+def vs_review(
+    namespace: str, name: str, hosts: list[str], operation: str = "CREATE"
+) -> dict[str, Any]:
+    review = copy.deepcopy(load_fixture("virtualservice-create-short-host.json"))
+    request = review["request"]
+    request.update(namespace=namespace, name=name, operation=operation)
+    obj = request["object"]
+    obj["metadata"].update(namespace=namespace, name=name)
+    obj["spec"]["hosts"] = hosts
+    obj["spec"]["exportTo"] = ["."]
+    if operation == "UPDATE":
+        request["oldObject"] = copy.deepcopy(obj)
+    return review
+
+
+def answer(server: RunningServer, path: str, review: dict[str, Any]) -> dict[str, Any]:
+    with server.client() as client:
+        response = client.post(path, json=review)
+    assert response.status_code == 200, response.text
+    result: dict[str, Any] = response.json()["response"]
+    return result
+
+
+def test_host_routed_by_another_tenants_virtualservice_is_a_collision(live: Any) -> None:
+    server, _ = live
+    response = answer(server, "/validate", vs_review("tenant-b", "steal", ["api.partner.example"]))
+    assert response["allowed"] is False
+    message = response["status"]["message"]
+    assert 'already routed by VirtualService tenant-a/partner of tenant "tenant-a"' in message
+
+
+def test_short_name_collides_with_its_expanded_form(live: Any) -> None:
+    server, _ = live
+    review = vs_review("tenant-b", "steal", ["reviews.tenant-a.svc.cluster.local"])
+    message = answer(server, "/validate", review)["status"]["message"]
+    # Ownership comes first: the host is tenant-a's service, whoever routes it.
+    assert 'belongs to tenant "tenant-a"' in message
+
+
+def test_update_of_the_same_virtualservice_does_not_collide_with_itself(live: Any) -> None:
+    server, _ = live
+    review = vs_review("tenant-a", "partner", ["api.partner.example", "reviews"], "UPDATE")
+    assert answer(server, "/validate", review)["allowed"] is True
+
+
+def test_collision_follows_the_watch(live: Any, fake: FakeApiServer) -> None:
+    server, cluster = live
+    fake.update_virtualservice("tenant-a", "partner", ["reviews"])
+    eventually(lambda: "api.partner.example" not in cluster.routes, what="routes updated")
+    review = vs_review("tenant-b", "steal", ["api.partner.example"])
+    assert answer(server, "/validate", review)["allowed"] is True
+
+
+def test_namespace_created_a_moment_ago_is_read_with_one_get(
+    live: Any, fake: FakeApiServer
+) -> None:
+    server, cluster = live
+    fake.hold_watch_events()  # as in one ArgoCD sync: the namespace exists, the cache lags
+    fake.add_namespace("fresh", {"tenant": "tenant-b"})
+    assert "fresh" not in cluster.namespaces
+    review = vs_review("fresh", "hijack", ["reviews.tenant-a.svc.cluster.local"])
+    response = answer(server, "/validate", review)
+    assert response["allowed"] is False
+    assert 'belongs to tenant "tenant-a"' in response["status"]["message"]
+    answer(server, "/validate", vs_review("fresh", "mine", ["reviews"]))
+    assert fake.count("/api/v1/namespaces/fresh") == 1
+    fake.release_watch_events()
+
+
+def test_namespace_that_cannot_be_read_fails_closed(live: Any, fake: FakeApiServer) -> None:
+    server, _ = live
+    fake.namespace_get_fault = "hang"
+    started = time.monotonic()
+    response = answer(server, "/validate", vs_review("unseen", "x", ["reviews"]))
+    assert time.monotonic() - started < 3
+    assert response["allowed"] is False
+    assert response["status"]["code"] == 503
+    assert "could not determine the tenancy of namespace 'unseen'" in response["status"]["message"]
+
+
+def test_readyz_reports_a_watch_that_keeps_failing(live: Any, fake: FakeApiServer) -> None:
+    server, _ = live
+    with server.client() as client:
+        assert client.get("/readyz").status_code == 200
+        fake.stop()
+
+        def not_ready() -> bool:
+            return client.get("/readyz").status_code == 503
+
+        eventually(not_ready, timeout=10, what="readyz to report the failing watch")
+        detail = " ".join(client.get("/readyz").json()["detail"])
+        metrics = client.get("/metrics").text
+    assert "namespaces" in detail
+    assert 'tenant_guard_cache_objects{resource="namespaces"} 3.0' in metrics
+
+
+# --- the command: serve --kubeconfig ---------------------------------------------------------
+
+
+def test_serve_with_kubeconfig_waits_for_the_caches_then_admits(
+    fake: FakeApiServer, tmp_path: Path
+) -> None:
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "v1",
+                "kind": "Config",
+                "current-context": "fake",
+                "clusters": [{"name": "fake", "cluster": {"server": fake.url}}],
+                "users": [{"name": "me", "user": {"token": "t"}}],
+                "contexts": [{"name": "fake", "context": {"cluster": "fake", "user": "me"}}],
+            }
+        )
+    )
+    config = yaml.safe_load(EXAMPLE_CONFIG.read_text())
+    del config["namespaces"]  # tenancy comes from the (fake) cluster
+    config_file = tmp_path / "config.yaml"
+    config_file.write_text(yaml.safe_dump(config))
+    subprocess.run(
+        [sys.executable, "-m", "webhook", "certs", "--out", str(tmp_path / "tls")],
+        check=True,
+        capture_output=True,
+    )
+    port = free_port()
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "webhook",
+            "serve",
+            "--config",
+            str(config_file),
+            "--cert-dir",
+            str(tmp_path / "tls"),
+            "--port",
+            str(port),
+            "--kubeconfig",
+            str(kubeconfig),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        env={**os.environ},
+    )
+    try:
+        import ssl
+
+        context = ssl.create_default_context(cafile=str(tmp_path / "tls" / "ca.crt"))
+        with httpx.Client(base_url=f"https://127.0.0.1:{port}", verify=context) as client:
+            deadline = time.monotonic() + 20
+            while True:
+                try:
+                    if client.get("/readyz").status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                assert time.monotonic() < deadline, "server never became ready"
+                time.sleep(0.1)
+            review = load_fixture("pod-create-plain.json", mutating=True)
+            response = client.post("/mutate", json=review).json()["response"]
+            assert response["allowed"] is True and response["patchType"] == "JSONPatch"
+            assert fake.count("/api/v1/namespaces", watch=True) >= 1
+    finally:
+        process.terminate()
+        output = process.communicate(timeout=15)[0].decode()
+    # uvicorn re-raises SIGTERM after its graceful shutdown
+    assert process.returncode in (0, -15), output
+    assert "Application shutdown complete" in output
