@@ -288,3 +288,13 @@ def test_unknown_route_and_wrong_method(server: RunningServer) -> None:
     with server.client() as client:
         assert client.post("/admit", json={}).status_code == 404
         assert client.get("/validate").status_code == 405
+
+
+def test_deeply_nested_object_is_refused_cleanly(server: RunningServer) -> None:
+    review = load_fixture("pod-create-plain.json", mutating=True)
+    text = json.dumps(review).replace('"status": {}', '"status": ' + "[" * 50_000 + "]" * 50_000)
+    response = post(server, "/mutate", text)
+    assert response.status_code == 400
+    assert response.json()["error"]
+    with server.client() as client:
+        assert client.get("/healthz").status_code == 200  # still serving
