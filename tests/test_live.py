@@ -147,7 +147,7 @@ def test_namespace_that_cannot_be_read_fails_closed(live: Any, fake: FakeApiServ
 def test_readyz_reports_a_watch_that_keeps_failing(live: Any, fake: FakeApiServer) -> None:
     server, _ = live
     with server.client() as client:
-        assert client.get("/readyz").status_code == 200
+        eventually(lambda: client.get("/readyz").status_code == 200, what="ready at first")
         fake.stop()
 
         def not_ready() -> bool:

@@ -13,6 +13,7 @@ import yaml
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     PrivateAttr,
@@ -35,6 +36,7 @@ PROXY_ANNOTATIONS: Mapping[str, str] = {
 
 _LABEL_NAME = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9._-]{0,61}[A-Za-z0-9])?$")
 _DNS_SUBDOMAIN = re.compile(r"^[a-z0-9](?:[a-z0-9.-]{0,251}[a-z0-9])?$")
+_LABEL_VALUE = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9._-]{0,61}[A-Za-z0-9])?$")
 _DNS_LABEL = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
 
 
@@ -67,10 +69,24 @@ def _namespace_name(value: str) -> str:
     return value
 
 
+def _tenant_name(value: str) -> str:
+    # The tenant is written as a label value on namespaces and pods.
+    if not _LABEL_VALUE.match(value):
+        raise ValueError(f"tenant name {value!r} is not a valid label value")
+    return value
+
+
 def _gateway_ref(value: str) -> str:
     namespace, slash, name = value.partition("/")
     if not slash or not _DNS_LABEL.match(namespace) or not _DNS_SUBDOMAIN.match(name):
         raise ValueError(f"{value!r} is not a gateway reference of the form namespace/name")
+    return value
+
+
+def _number_as_text(value: object) -> object:
+    # YAML reads `cpu: 1` as a number; Kubernetes manifests accept it unquoted, so do we.
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return str(value)
     return value
 
 
@@ -94,8 +110,9 @@ def _claimed_host(value: str) -> str:
 
 LabelKey = Annotated[str, AfterValidator(_label_key)]
 NamespaceName = Annotated[str, AfterValidator(_namespace_name)]
+TenantName = Annotated[str, AfterValidator(_tenant_name)]
 GatewayRef = Annotated[str, AfterValidator(_gateway_ref)]
-Quantity = Annotated[str, AfterValidator(_quantity)]
+Quantity = Annotated[str, BeforeValidator(_number_as_text), AfterValidator(_quantity)]
 ClaimedHost = Annotated[str, AfterValidator(_claimed_host)]
 
 
@@ -156,7 +173,7 @@ class Config(_Strict):
     )
     exempt: Subjects = Field(default_factory=Subjects)
     proxy_defaults: ProxyBounds = Field(default_factory=ProxyBounds, alias="proxyDefaults")
-    tenants: dict[str, TenantConfig] = Field(default_factory=dict)
+    tenants: dict[TenantName, TenantConfig] = Field(default_factory=dict)
     namespaces: dict[NamespaceName, dict[LabelKey, str]] | None = None
 
     _claims: ClaimIndex = PrivateAttr(default_factory=ClaimIndex)

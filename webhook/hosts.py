@@ -78,8 +78,8 @@ class Form(Enum):
 class HostForm:
     form: Form
     namespace: str | None = None  # for SHORT, SERVICE, NAMESPACE_WILDCARD
-    # EXTERNAL `x.y` where `y` is not a known namespace: still possibly `svc.ns` of a namespace
-    # yet to come, so an unclaimed one belongs to the platform, not to `unclaimedHosts`.
+    # EXTERNAL `x.y` or `*.y` where `y` is not a known namespace: still possibly `svc.ns` of a
+    # namespace yet to come, so an unclaimed one belongs to the platform, not `unclaimedHosts`.
     two_label_namespace: str | None = None
 
 
@@ -112,7 +112,7 @@ def classify(
         if labels[0] == "*":
             return HostForm(Form.NAMESPACE_WILDCARD, labels[1])
         return HostForm(Form.SERVICE, labels[1])
-    if len(labels) == 2 and labels[0] != "*":
+    if len(labels) == 2:
         return HostForm(Form.EXTERNAL, two_label_namespace=labels[1])
     return HostForm(Form.EXTERNAL)
 

@@ -28,9 +28,12 @@ def check_export_to(
     field: str = "spec.exportTo",
     gateway_namespaces: Collection[str] = (),
     tilde: bool = False,
+    as_annotation: bool = False,
 ) -> list[Violation]:
-    """Violations of one exportTo list; `tilde` is True only for ServiceEntries."""
-    suggestion = show(default_export_to(namespace, gateway_namespaces))
+    """Violations of one exportTo list; `tilde` is True only for ServiceEntries, and
+    `as_annotation` writes the suggested fix as a comma-separated annotation value."""
+    default = default_export_to(namespace, gateway_namespaces)
+    suggestion = show(",".join(default) if as_annotation else default)
     if not export_to:
         # Istio's mesh default for an absent or empty exportTo is "*": every namespace's
         # proxies would receive this config.
@@ -40,7 +43,7 @@ def check_export_to(
                 field,
                 "absent" if export_to is None else "[]",
                 'makes the object visible to the whole mesh (Istio\'s default is "*")',
-                f"set exportTo: {suggestion}",
+                f"set {field} to {suggestion}",
             )
         ]
     allowed = set(allowed_values(namespace, gateway_namespaces, tilde))

@@ -29,4 +29,5 @@ def check(obj: Mapping[str, Any], namespace: str, config: Config) -> list[Violat
         field=label_path("annotations", EXPORT_TO_ANNOTATION),
         gateway_namespaces=shared_namespaces,
         tilde=True,
+        as_annotation=True,
     )

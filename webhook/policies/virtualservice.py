@@ -13,6 +13,7 @@ from webhook.hosts import (
     classify,
     is_wildcard,
     normalise,
+    proper_suffixes,
     route_key,
     wildcard_base,
 )
@@ -178,8 +179,8 @@ def _external_problem(
                 "host-ownership",
                 _owned_by(
                     None,
-                    f"unclaimed, and the form of service.namespace for a "
-                    f"namespace {show(two_label_namespace)}",
+                    f"unclaimed, and it has the form service.namespace: it would capture "
+                    f"services of a namespace {show(two_label_namespace)} created later",
                 ),
                 f"ask the platform team to add it to tenants.{tenant}.hosts",
                 "platform",
@@ -199,7 +200,8 @@ def _external_problem(
                 claim
                 for other in others
                 for claim in config.claimed_hosts(other)
-                if claim.endswith("." + base) or wildcard_base(claim) == base
+                if claim.endswith("." + base)
+                or (is_wildcard(claim) and wildcard_base(claim) == base)
             ]
             return _Problem(
                 "host-ownership",
@@ -214,22 +216,30 @@ def _external_problem(
 def collision_problem(
     raw: str, namespace: str, name: str, tenant: str, view: TenancyView, config: Config
 ) -> _Problem | None:
-    """A host another tenant's existing VirtualService already routes (cluster mode)."""
+    """A host another tenant's existing VirtualService already routes (cluster mode): the same
+    host, or a wildcard of theirs that covers it (Istio would split the traffic between them)."""
     if not view.routes:
         return None
     key = route_key(raw, namespace, config.domain)
-    for other_namespace, other_name in sorted(view.routes.get(key or "", ())):
-        if (other_namespace, other_name) == (namespace, name):
-            continue  # an UPDATE must not collide with itself
-        other = view.tenant_of(other_namespace, config)
-        if other is not None and other != tenant:
-            return _Problem(
-                "host-collision",
-                f"is already routed by VirtualService {other_namespace}/{other_name} of tenant "
-                f"{show(other)}",
-                "use a host of your own; two tenants routing one host would split its traffic",
-                other,
-            )
+    if key is None:
+        return None
+    candidates = [key]
+    if not is_wildcard(key):
+        candidates += [f"*.{domain}" for domain in proper_suffixes(key)]
+    for candidate in candidates:
+        for other_namespace, other_name in sorted(view.routes.get(candidate, ())):
+            if (other_namespace, other_name) == (namespace, name):
+                continue  # an UPDATE must not collide with itself
+            other = view.tenant_of(other_namespace, config)
+            if other is not None and other != tenant:
+                routed = "" if candidate == key else f" (as {candidate})"
+                return _Problem(
+                    "host-collision",
+                    f"is already routed by VirtualService {other_namespace}/{other_name} of "
+                    f"tenant {show(other)}{routed}",
+                    "use a host of your own; two tenants routing one host would split its traffic",
+                    other,
+                )
     return None
 
 
