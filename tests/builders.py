@@ -12,12 +12,13 @@ from pathlib import Path
 from typing import Any
 
 from webhook.admission import Decision, decide
-from webhook.config import Config, parse_config
+from webhook.config import ENFORCEMENT_LABEL, Config, parse_config
 from webhook.review import AdmissionRequest, AdmissionReview
 from webhook.tenancy import TenancyView, static_view
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLE_CONFIG = REPO / "examples" / "config.yaml"
+__all__ = ["ENFORCEMENT_LABEL", "EXAMPLE_CONFIG"]
 
 
 def shared_dir() -> Path:
@@ -28,7 +29,6 @@ def shared_dir() -> Path:
 
 FIXTURES = shared_dir() / "fixtures" / "admission"
 
-ENFORCEMENT_LABEL = "tenant-guard.io/enforcement"
 
 # Captured fixtures the tests derive from (see shared/fixtures/admission/README.md).
 VS_CREATE = "virtualservice-create-short-host.json"  # tenant-a/reviews, hosts [reviews]
