@@ -1,8 +1,13 @@
-"""A fake Kubernetes API server that speaks enough HTTP for the real client's list/watch/get."""
+"""A fake Kubernetes API server that speaks enough HTTP for the real client's list/watch/get.
+
+It also stores Secrets (GET/POST/PUT, with resourceVersion preconditions) and webhook
+configurations (GET/PATCH), for the certificate manager."""
 
 from __future__ import annotations
 
+import base64
 import contextlib
+import copy
 import json
 import queue
 import re
@@ -21,6 +26,15 @@ VIRTUALSERVICES = "virtualservices"
 
 _NAMESPACE_PATH = re.compile(r"/api/v1/namespaces/([^/]+)")
 _VS_PATH = re.compile(rf"/apis/{re.escape(ISTIO_GROUP)}/([^/]+)/virtualservices")
+_SECRETS_PATH = re.compile(r"/api/v1/namespaces/([^/]+)/secrets(?:/([^/]+))?")
+WEBHOOK_KINDS = {
+    "validatingwebhookconfigurations": "ValidatingWebhookConfiguration",
+    "mutatingwebhookconfigurations": "MutatingWebhookConfiguration",
+}
+_WEBHOOK_PATH = re.compile(
+    r"/apis/admissionregistration\.k8s\.io/v1/(validatingwebhookconfigurations|"
+    r"mutatingwebhookconfigurations)/([^/]+)"
+)
 _WATCH_POLL = 0.05
 _HANG_LIMIT = 30.0
 
@@ -85,6 +99,8 @@ class _Handler(BaseHTTPRequestHandler):
 
     def setup(self) -> None:
         super().setup()
+        if self.server.fake.no_delay:
+            self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, True)
         self.server.fake._track(self.connection, add=True)
 
     def finish(self) -> None:
@@ -94,6 +110,18 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         self.server.fake._dispatch(self)
+
+    def do_POST(self) -> None:
+        self.server.fake._dispatch_write(self, "POST")
+
+    def do_PUT(self) -> None:
+        self.server.fake._dispatch_write(self, "PUT")
+
+    def do_PATCH(self) -> None:
+        self.server.fake._dispatch_write(self, "PATCH")
+
+    def read_body(self) -> bytes:
+        return self.rfile.read(int(self.headers.get("Content-Length") or 0))
 
     def log_message(self, format: str, *args: Any) -> None:
         pass
@@ -148,6 +176,10 @@ class FakeApiServer:
         self.namespace_get_delay = 0.0
         # Every watch ends right after its headers, as a misbehaving proxy might do.
         self.end_watches_immediately = False
+        # TCP_NODELAY on accepted connections. Headers and body go out in separate writes, so
+        # without it Nagle's algorithm meets the client's delayed ACK and a response can wait
+        # ~40 ms. Off by default: the watch-cache tests were tuned with that pacing.
+        self.no_delay = False
         self._lock = threading.Lock()
         self._rv = 100
         self._collections = {
@@ -161,6 +193,12 @@ class FakeApiServer:
         self._connections: set[socket.socket] = set()
         self._held: list[tuple[str, str, dict[str, Any]]] | None = None
         self._expire_next_continue = False
+        self._secrets: dict[str, dict[str, Any]] = {}
+        self._webhook_configs: dict[tuple[str, str], dict[str, Any]] = {}
+        # Paths answered 403 Forbidden (any method), as RBAC with resourceNames would.
+        self.forbidden_paths: set[str] = set()
+        self._faults: dict[tuple[str, str], list[int]] = {}
+        self._secret_read_barrier: threading.Barrier | None = None
         self._stopping = threading.Event()
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
@@ -340,6 +378,247 @@ class FakeApiServer:
         with self._lock:
             return sum(1 for w in self._watchers if w.resource == resource)
 
+    # --- Secrets and webhook configurations -------------------------------------------------
+
+    def put_secret(
+        self,
+        namespace: str,
+        name: str,
+        data: Mapping[str, bytes],
+        secret_type: str = "kubernetes.io/tls",
+    ) -> str:
+        """Create or overwrite a Secret directly (no preconditions); returns its resourceVersion."""
+        obj = {
+            "metadata": {"name": name, "namespace": namespace},
+            "type": secret_type,
+            "data": {k: base64.b64encode(v).decode() for k, v in data.items()},
+        }
+        with self._lock:
+            return self._store_secret(f"{namespace}/{name}", obj)
+
+    def secret(self, namespace: str, name: str) -> dict[str, Any] | None:
+        with self._lock:
+            obj = self._secrets.get(f"{namespace}/{name}")
+            return copy.deepcopy(obj) if obj is not None else None
+
+    def secret_data(self, namespace: str, name: str) -> dict[str, bytes]:
+        obj = self.secret(namespace, name)
+        if obj is None:
+            raise KeyError(f"no Secret {namespace}/{name}")
+        return {k: base64.b64decode(v) for k, v in (obj.get("data") or {}).items()}
+
+    def add_webhook_configuration(
+        self, resource: str, name: str, webhooks: Iterable[str], ca_bundle: bytes | None = None
+    ) -> str:
+        """A Validating/MutatingWebhookConfiguration (`resource` is the plural) with these
+        webhook names, each pointing at service tenant-guard/tenant-guard."""
+        hooks: list[dict[str, Any]] = []
+        for hook in webhooks:
+            client_config: dict[str, Any] = {
+                "service": {"name": "tenant-guard", "namespace": "tenant-guard", "port": 443}
+            }
+            if ca_bundle is not None:
+                client_config["caBundle"] = base64.b64encode(ca_bundle).decode()
+            hooks.append(
+                {
+                    "name": hook,
+                    "clientConfig": client_config,
+                    "admissionReviewVersions": ["v1"],
+                    "sideEffects": "None",
+                }
+            )
+        with self._lock:
+            self._rv += 1
+            metadata = {"name": name, "uid": f"uid-{name}", "resourceVersion": str(self._rv)}
+            self._webhook_configs[resource, name] = {"metadata": metadata, "webhooks": hooks}
+            return str(self._rv)
+
+    def delete_webhook_configuration(self, resource: str, name: str) -> None:
+        with self._lock:
+            del self._webhook_configs[resource, name]
+
+    def webhook_configuration(self, resource: str, name: str) -> dict[str, Any]:
+        with self._lock:
+            return copy.deepcopy(self._webhook_configs[resource, name])
+
+    def ca_bundles(self, resource: str, name: str) -> dict[str, bytes]:
+        """webhook name -> decoded caBundle (b"" when unset)."""
+        hooks = self.webhook_configuration(resource, name)["webhooks"]
+        return {
+            h["name"]: base64.b64decode(h.get("clientConfig", {}).get("caBundle", ""))
+            for h in hooks
+        }
+
+    def fail_next(self, method: str, path: str, code: int, times: int = 1) -> None:
+        """The next `times` requests `method path` get HTTP `code` with a Status body."""
+        with self._lock:
+            self._faults.setdefault((method, path), []).extend([code] * times)
+
+    def hold_secret_reads(self, parties: int) -> None:
+        """The next `parties` Secret GETs wait for each other, so racers all see the same."""
+        self._secret_read_barrier = threading.Barrier(parties, timeout=10)
+
+    def _store_secret(self, key: str, obj: dict[str, Any]) -> str:
+        old = self._secrets.get(key)
+        self._rv += 1
+        meta = {**obj["metadata"], "resourceVersion": str(self._rv)}
+        meta["uid"] = (old or {}).get("metadata", {}).get("uid") or f"uid-secret-{key}"
+        meta.setdefault("creationTimestamp", "2024-01-01T00:00:00Z")
+        self._secrets[key] = {**obj, "metadata": meta}
+        return str(self._rv)
+
+    def _dispatch_write(self, handler: _Handler, method: str) -> None:
+        parts = urlsplit(handler.path)
+        query = {k: v[-1] for k, v in parse_qs(parts.query, keep_blank_values=True).items()}
+        path = parts.path.rstrip("/") or "/"
+        body = handler.read_body()
+        with self._lock:
+            self._requests.append(RecordedRequest(method, path, query))
+        if self._stopping.is_set():
+            handler.abort()
+            return
+        if self._answer_fault(handler, method, path):
+            return
+        try:
+            obj = json.loads(body or b"null")
+        except ValueError:
+            handler.send_json(400, _status(400, "BadRequest", "body is not JSON"))
+            return
+        secrets = _SECRETS_PATH.fullmatch(path)
+        webhook = _WEBHOOK_PATH.fullmatch(path)
+        if secrets and method == "POST" and not secrets.group(2):
+            self._create_secret(handler, secrets.group(1), obj)
+        elif secrets and method == "PUT" and secrets.group(2):
+            self._replace_secret(handler, secrets.group(1), secrets.group(2), obj)
+        elif webhook and method == "PATCH":
+            content_type = handler.headers.get("Content-Type") or ""
+            self._patch_webhook(handler, webhook.group(1), webhook.group(2), obj, content_type)
+        else:
+            handler.send_json(405, _status(405, "MethodNotAllowed", f"{method} {path}"))
+
+    def _answer_fault(self, handler: _Handler, method: str, path: str) -> bool:
+        with self._lock:
+            queued = self._faults.get((method, path))
+            code = queued.pop(0) if queued else None
+        if code is None and path in self.forbidden_paths:
+            code = 403
+        if code is None:
+            return False
+        reason = {403: "Forbidden", 409: "Conflict", 404: "NotFound"}.get(code, "InternalError")
+        handler.send_json(code, _status(code, reason, f"injected {code} for {method} {path}"))
+        return True
+
+    def _get_secret(self, handler: _Handler, namespace: str, name: str) -> None:
+        barrier = self._secret_read_barrier
+        if barrier is not None:
+            with contextlib.suppress(threading.BrokenBarrierError):
+                if barrier.wait() == 0:
+                    self._secret_read_barrier = None
+        with self._lock:
+            obj = copy.deepcopy(self._secrets.get(f"{namespace}/{name}"))
+        if obj is None:
+            handler.send_json(404, _status(404, "NotFound", f'secrets "{name}" not found'))
+        else:
+            handler.send_json(200, _render(obj, "v1", "Secret"))
+
+    def _create_secret(self, handler: _Handler, namespace: str, obj: Any) -> None:
+        meta = obj.get("metadata") if isinstance(obj, dict) else None
+        if not isinstance(meta, dict):
+            meta = {}
+        name = meta.get("name")
+        if not isinstance(name, str) or meta.get("namespace", namespace) != namespace:
+            handler.send_json(400, _status(400, "BadRequest", "metadata.name/namespace"))
+            return
+        with self._lock:
+            key = f"{namespace}/{name}"
+            if key in self._secrets:
+                message = f'secrets "{name}" already exists'
+                handler.send_json(409, _status(409, "AlreadyExists", message))
+                return
+            meta = {k: v for k, v in meta.items() if k != "resourceVersion"}
+            stored = {**obj, "metadata": {**meta, "namespace": namespace}}
+            stored.pop("apiVersion", None)
+            stored.pop("kind", None)
+            self._store_secret(key, stored)
+            out = copy.deepcopy(self._secrets[key])
+        handler.send_json(201, _render(out, "v1", "Secret"))
+
+    def _replace_secret(self, handler: _Handler, namespace: str, name: str, obj: Any) -> None:
+        meta = obj.get("metadata") if isinstance(obj, dict) else None
+        if not isinstance(meta, dict) or meta.get("name") != name:
+            handler.send_json(400, _status(400, "BadRequest", "metadata.name must match"))
+            return
+        with self._lock:
+            key = f"{namespace}/{name}"
+            current = self._secrets.get(key)
+            if current is None:
+                handler.send_json(404, _status(404, "NotFound", f'secrets "{name}" not found'))
+                return
+            wanted_rv = meta.get("resourceVersion")
+            if wanted_rv and wanted_rv != current["metadata"]["resourceVersion"]:
+                message = (
+                    f'Operation cannot be fulfilled on secrets "{name}": the object has been '
+                    "modified; please apply your changes to the latest version and try again"
+                )
+                handler.send_json(409, _status(409, "Conflict", message))
+                return
+            if obj.get("type", "Opaque") != current.get("type", "Opaque"):
+                message = f'Secret "{name}" is invalid: type: Invalid value: field is immutable'
+                handler.send_json(422, _status(422, "Invalid", message))
+                return
+            stored = {k: v for k, v in obj.items() if k not in ("apiVersion", "kind")}
+            stored["metadata"] = {
+                **meta,
+                "namespace": namespace,
+                "creationTimestamp": current["metadata"].get("creationTimestamp"),
+            }
+            self._store_secret(key, stored)
+            out = copy.deepcopy(self._secrets[key])
+        handler.send_json(200, _render(out, "v1", "Secret"))
+
+    def _get_webhook(self, handler: _Handler, resource: str, name: str) -> None:
+        with self._lock:
+            obj = copy.deepcopy(self._webhook_configs.get((resource, name)))
+        if obj is None:
+            message = f'{resource}.admissionregistration.k8s.io "{name}" not found'
+            handler.send_json(404, _status(404, "NotFound", message))
+        else:
+            api_version = "admissionregistration.k8s.io/v1"
+            handler.send_json(200, _render(obj, api_version, WEBHOOK_KINDS[resource]))
+
+    def _patch_webhook(
+        self, handler: _Handler, resource: str, name: str, patch: Any, content_type: str
+    ) -> None:
+        kind = content_type.split(";")[0].strip()
+        if kind != "application/strategic-merge-patch+json" or not isinstance(patch, dict):
+            message = f"the fake only takes strategic merge patch objects, not {kind!r}"
+            handler.send_json(415, _status(415, "UnsupportedMediaType", message))
+            return
+        with self._lock:
+            current = self._webhook_configs.get((resource, name))
+            if current is None:
+                message = f'{resource}.admissionregistration.k8s.io "{name}" not found'
+                handler.send_json(404, _status(404, "NotFound", message))
+                return
+            wanted_rv = (patch.get("metadata") or {}).get("resourceVersion")
+            if wanted_rv and wanted_rv != current["metadata"]["resourceVersion"]:
+                message = (
+                    f"Operation cannot be fulfilled on {resource}.admissionregistration.k8s.io "
+                    f'"{name}": the object has been modified; please apply your changes to the '
+                    "latest version and try again"
+                )
+                handler.send_json(409, _status(409, "Conflict", message))
+                return
+            merged = _strategic_merge(current, patch)
+            merged["metadata"]["resourceVersion"] = current["metadata"]["resourceVersion"]
+            if merged != current:  # as the real server: a no-op patch keeps the version
+                self._rv += 1
+                merged["metadata"]["resourceVersion"] = str(self._rv)
+                self._webhook_configs[resource, name] = merged
+            out = copy.deepcopy(self._webhook_configs[resource, name])
+        api_version = "admissionregistration.k8s.io/v1"
+        handler.send_json(200, _render(out, api_version, WEBHOOK_KINDS[resource]))
+
     # --- HTTP --------------------------------------------------------------------------------
 
     def _track(self, conn: socket.socket, *, add: bool) -> None:
@@ -372,6 +651,12 @@ class FakeApiServer:
             self._get_namespace(handler, match.group(1))
         elif (match := _VS_PATH.fullmatch(path)) and match.group(1) in self.istio_versions:
             self._collection(handler, VIRTUALSERVICES, f"{ISTIO_GROUP}/{match.group(1)}", query)
+        elif self._answer_fault(handler, "GET", path):
+            return
+        elif (match := _SECRETS_PATH.fullmatch(path)) and match.group(2):
+            self._get_secret(handler, match.group(1), match.group(2))
+        elif match := _WEBHOOK_PATH.fullmatch(path):
+            self._get_webhook(handler, match.group(1), match.group(2))
         else:
             handler.send_json(404, _status(404, "NotFound", "the server could not find it"))
 
@@ -524,6 +809,30 @@ class FakeApiServer:
 
 def _render(obj: Mapping[str, Any], api_version: str, kind: str) -> dict[str, Any]:
     return {"apiVersion": api_version, "kind": kind, **obj}
+
+
+def _strategic_merge(current: Any, patch: Any, key: str = "") -> Any:
+    """Enough of strategic merge patch for webhook configurations: objects merge, null deletes,
+    `webhooks` merge by name, other lists are replaced."""
+    if isinstance(current, dict) and isinstance(patch, dict):
+        out = copy.deepcopy(current)
+        for k, v in patch.items():
+            if v is None:
+                out.pop(k, None)
+            else:
+                out[k] = _strategic_merge(out.get(k), v, k)
+        return out
+    if key == "webhooks" and isinstance(current, list) and isinstance(patch, list):
+        merged = copy.deepcopy(current)
+        index = {item.get("name"): i for i, item in enumerate(merged) if isinstance(item, dict)}
+        for item in patch:
+            if isinstance(item, dict) and item.get("name") in index:
+                i = index[item["name"]]
+                merged[i] = _strategic_merge(merged[i], item)
+            else:
+                merged.append(copy.deepcopy(item))
+        return merged
+    return copy.deepcopy(patch)
 
 
 def _namespace(name: str, labels: Mapping[str, str] | None) -> dict[str, Any]:

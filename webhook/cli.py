@@ -75,6 +75,41 @@ def _parser() -> argparse.ArgumentParser:
         help="how often certificate files are checked for changes (default 10)",
     )
     serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    managed = serve.add_argument_group(
+        "self-managed certificates",
+        "With --manage-certs the CA and serving certificate are kept in a Secret (created, "
+        "renewed, shared by every replica), written to --cert-dir, and the CA is patched into "
+        "the caBundle of the named webhook configurations. Needs --cert-dir and --in-cluster "
+        "or --kubeconfig.",
+    )
+    managed.add_argument(
+        "--manage-certs", action="store_true", help="manage the certificates (no cert-manager)"
+    )
+    managed.add_argument(
+        "--cert-secret",
+        default="tenant-guard-tls",
+        metavar="NAME",
+        help="the Secret holding CA and certificate (default tenant-guard-tls)",
+    )
+    managed.add_argument(
+        "--service",
+        default="tenant-guard",
+        metavar="NAME",
+        help="the webhook's Service, named in the certificate (default tenant-guard)",
+    )
+    managed.add_argument(
+        "--namespace",
+        metavar="NS",
+        help="namespace of the Secret and Service (default $POD_NAMESPACE, else the pod's "
+        "service-account namespace)",
+    )
+    managed.add_argument(
+        "--webhook-configuration",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="a validating or mutating webhook configuration whose caBundle to set (repeatable)",
+    )
 
     certs_cmd = commands.add_parser(
         "certs",

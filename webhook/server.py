@@ -65,8 +65,15 @@ def serve(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(f"tenant-guard: cannot start, the config is invalid:\n{exc}", file=sys.stderr)
         return 2
+    manager = None
+    if args.manage_certs:
+        from webhook.certmanager import start_from_args
+
+        manager = start_from_args(args, store.current.domain)  # before the files are read
     cert_file, key_file = _certificate_files(args)
     runtime = build_runtime(args, store)
+    if manager is not None:
+        manager.attach(runtime)
 
     config = uvicorn.Config(
         create_app(runtime),
