@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import socket
 import ssl
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -13,6 +15,7 @@ from pathlib import Path
 
 import httpx
 import uvicorn
+import yaml
 
 from webhook.app import Runtime, create_app
 from webhook.configstore import ConfigStore
@@ -72,3 +75,34 @@ def running_server(runtime: Runtime, cert_dir: Path) -> Iterator[RunningServer]:
 
 def runtime_for(config_path: Path) -> Runtime:
     return Runtime(ConfigStore(config_path))
+
+
+def cluster_config_file(example: Path, directory: Path) -> Path:
+    """The example config without its offline `namespaces:` map: tenancy from a cluster."""
+    config = yaml.safe_load(example.read_text())
+    del config["namespaces"]
+    path = directory / "config.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+@contextmanager
+def serve_process(
+    args: list[str], env: dict[str, str] | None = None
+) -> Iterator[subprocess.Popen[bytes]]:
+    """`python -m webhook serve ARGS` as a child process; stopped with SIGTERM at the end,
+    which must end it cleanly."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "webhook", "serve", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        env=env,
+    )
+    try:
+        yield process
+    finally:
+        process.terminate()
+        output = process.communicate(timeout=15)[0].decode()
+    # uvicorn re-raises SIGTERM after its graceful shutdown
+    assert process.returncode in (0, -15), output
+    assert "Application shutdown complete" in output, output

@@ -9,8 +9,6 @@ import os
 import socket
 import ssl
 import stat
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -22,7 +20,6 @@ import httpx
 import kubernetes.client
 import pytest
 import uvicorn
-import yaml
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -30,7 +27,7 @@ from cryptography.x509.oid import NameOID
 
 from tests.conftest import EXAMPLE_CONFIG
 from tests.fake_apiserver import FakeApiServer
-from tests.server_harness import free_port, runtime_for
+from tests.server_harness import cluster_config_file, free_port, runtime_for, serve_process
 from webhook import tls
 from webhook.app import create_app
 from webhook.certmanager import (
@@ -531,26 +528,11 @@ def test_real_tls_server_serves_the_renewed_certificate_after_reload(
 
 
 def test_serve_manage_certs_end_to_end(fake: FakeApiServer, tmp_path: Path) -> None:
-    kubeconfig = tmp_path / "kubeconfig"
-    kubeconfig.write_text(
-        yaml.safe_dump(
-            {
-                "apiVersion": "v1",
-                "kind": "Config",
-                "current-context": "fake",
-                "clusters": [{"name": "fake", "cluster": {"server": fake.url}}],
-                "users": [{"name": "me", "user": {"token": "t"}}],
-                "contexts": [{"name": "fake", "context": {"cluster": "fake", "user": "me"}}],
-            }
-        )
-    )
-    config = yaml.safe_load(EXAMPLE_CONFIG.read_text())
-    del config["namespaces"]
-    config_file = tmp_path / "config.yaml"
-    config_file.write_text(yaml.safe_dump(config))
+    kubeconfig = fake.write_kubeconfig(tmp_path / "kubeconfig")
+    config_file = cluster_config_file(EXAMPLE_CONFIG, tmp_path)
     cert_dir = tmp_path / "tls"
     port = free_port()
-    args = ["serve", "--config", str(config_file), "--cert-dir", str(cert_dir)]
+    args = ["--config", str(config_file), "--cert-dir", str(cert_dir)]
     args += ["--port", str(port), "--kubeconfig", str(kubeconfig), "--manage-certs"]
     args += [
         "--webhook-configuration",
@@ -558,18 +540,11 @@ def test_serve_manage_certs_end_to_end(fake: FakeApiServer, tmp_path: Path) -> N
         "--webhook-configuration",
         "00-tenant-guard",
     ]
-    env = {k: v for k, v in os.environ.items() if k != "POD_NAMESPACE"}
-    env["POD_NAMESPACE"] = NS
-    process = subprocess.Popen(
-        [sys.executable, "-m", "webhook", *args],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        env=env,
-    )
-    try:
+    env = {**os.environ, "POD_NAMESPACE": NS}
+    with serve_process(args, env) as process:
         deadline = time.monotonic() + 20
         while not (cert_dir / "ca.crt").exists():
-            assert process.poll() is None, process.communicate()[0].decode()
+            assert process.poll() is None, "the server exited before writing certificates"
             assert time.monotonic() < deadline, "no certificates were written"
             time.sleep(0.05)
         context = ssl.create_default_context(cafile=str(cert_dir / "ca.crt"))
@@ -588,10 +563,6 @@ def test_serve_manage_certs_end_to_end(fake: FakeApiServer, tmp_path: Path) -> N
         data = fake.secret_data(NS, SECRET)
         assert (cert_dir / "tls.crt").read_bytes() == data["tls.crt"]
         assert all_bundles(fake) == [data["ca.crt"]] * 3
-    finally:
-        process.terminate()
-        output = process.communicate(timeout=15)[0].decode()
-    assert process.returncode in (0, -15), output
 
 
 def _args(**overrides: Any) -> argparse.Namespace:

@@ -518,13 +518,7 @@ def test_stop_is_prompt_even_with_long_watches(
 
 
 def test_load_api_client_from_a_kubeconfig(fake: FakeApiServer, tmp_path: Path) -> None:
-    kubeconfig = tmp_path / "config"
-    kubeconfig.write_text(
-        "apiVersion: v1\nkind: Config\ncurrent-context: fake\n"
-        f"clusters: [{{name: fake, cluster: {{server: '{fake.url}'}}}}]\n"
-        "users: [{name: me, user: {token: abc}}]\n"
-        "contexts: [{name: fake, context: {cluster: fake, user: me}}]\n"
-    )
+    kubeconfig = fake.write_kubeconfig(tmp_path / "config")
     fake.add_namespace("team-a", {"tenant": "a"})
     api = load_api_client(kubeconfig=str(kubeconfig), in_cluster=False)
     view = ClusterView(api, host_key=host_key, tuning=FAST)

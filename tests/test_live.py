@@ -4,9 +4,7 @@ caches fed by the HTTP-level fake API server, and `serve --kubeconfig` as a proc
 from __future__ import annotations
 
 import copy
-import os
-import subprocess
-import sys
+import ssl
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,11 +13,16 @@ from typing import Any
 import httpx
 import kubernetes.client
 import pytest
-import yaml
 
 from tests.conftest import EXAMPLE_CONFIG, load_fixture
 from tests.fake_apiserver import FakeApiServer
-from tests.server_harness import RunningServer, free_port, running_server
+from tests.server_harness import (
+    RunningServer,
+    cluster_config_file,
+    free_port,
+    running_server,
+    serve_process,
+)
 from tests.test_cluster import FAST, eventually
 from webhook.app import Runtime
 from webhook.cluster import ClusterView
@@ -27,6 +30,7 @@ from webhook.config import parse_config
 from webhook.configstore import ConfigStore
 from webhook.hosts import route_key
 from webhook.live import ClusterTenancy
+from webhook.tls import generate_bundle, write_bundle
 
 CONFIG = {
     "unclaimedHosts": "allow",
@@ -166,69 +170,23 @@ def test_readyz_reports_a_watch_that_keeps_failing(live: Any, fake: FakeApiServe
 def test_serve_with_kubeconfig_waits_for_the_caches_then_admits(
     fake: FakeApiServer, tmp_path: Path
 ) -> None:
-    kubeconfig = tmp_path / "kubeconfig"
-    kubeconfig.write_text(
-        yaml.safe_dump(
-            {
-                "apiVersion": "v1",
-                "kind": "Config",
-                "current-context": "fake",
-                "clusters": [{"name": "fake", "cluster": {"server": fake.url}}],
-                "users": [{"name": "me", "user": {"token": "t"}}],
-                "contexts": [{"name": "fake", "context": {"cluster": "fake", "user": "me"}}],
-            }
-        )
-    )
-    config = yaml.safe_load(EXAMPLE_CONFIG.read_text())
-    del config["namespaces"]  # tenancy comes from the (fake) cluster
-    config_file = tmp_path / "config.yaml"
-    config_file.write_text(yaml.safe_dump(config))
-    subprocess.run(
-        [sys.executable, "-m", "webhook", "certs", "--out", str(tmp_path / "tls")],
-        check=True,
-        capture_output=True,
-    )
+    config_file = cluster_config_file(EXAMPLE_CONFIG, tmp_path)
+    write_bundle(generate_bundle("tenant-guard", "tenant-guard"), tmp_path / "tls")
     port = free_port()
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "webhook",
-            "serve",
-            "--config",
-            str(config_file),
-            "--cert-dir",
-            str(tmp_path / "tls"),
-            "--port",
-            str(port),
-            "--kubeconfig",
-            str(kubeconfig),
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        env={**os.environ},
-    )
-    try:
-        import ssl
-
+    args = ["--config", str(config_file), "--cert-dir", str(tmp_path / "tls")]
+    args += ["--port", str(port), "--kubeconfig", str(fake.write_kubeconfig(tmp_path / "kc"))]
+    with serve_process(args):
         context = ssl.create_default_context(cafile=str(tmp_path / "tls" / "ca.crt"))
         with httpx.Client(base_url=f"https://127.0.0.1:{port}", verify=context) as client:
-            deadline = time.monotonic() + 20
-            while True:
+
+            def ready() -> bool:
                 try:
-                    if client.get("/readyz").status_code == 200:
-                        break
+                    return client.get("/readyz").status_code == 200
                 except httpx.TransportError:
-                    pass
-                assert time.monotonic() < deadline, "server never became ready"
-                time.sleep(0.1)
+                    return False
+
+            eventually(ready, timeout=20, what="the server to be ready")
             review = load_fixture("pod-create-plain.json", mutating=True)
             response = client.post("/mutate", json=review).json()["response"]
             assert response["allowed"] is True and response["patchType"] == "JSONPatch"
             assert fake.count("/api/v1/namespaces", watch=True) >= 1
-    finally:
-        process.terminate()
-        output = process.communicate(timeout=15)[0].decode()
-    # uvicorn re-raises SIGTERM after its graceful shutdown
-    assert process.returncode in (0, -15), output
-    assert "Application shutdown complete" in output

@@ -22,7 +22,6 @@ import asyncio
 import contextlib
 import logging
 import os
-import secrets
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -449,27 +448,11 @@ class CertManager:
             with contextlib.suppress(OSError):
                 if path.read_bytes() == content:
                     continue
-            _write_atomic(path, content, mode)
+            tls.write_file_atomic(path, content, mode)
             changed = True
         if changed:
             log.info("certificate files written to %s", self.cert_dir)
         return changed
-
-
-def _write_atomic(path: Path, data: bytes, mode: int) -> None:
-    # A sibling temp file renamed over the target: readers see the old file or the new one.
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, mode)
-    try:
-        with open(fd, "wb") as handle:
-            os.fchmod(handle.fileno(), mode)
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
 
 
 # --- serve --manage-certs ----------------------------------------------------------------------

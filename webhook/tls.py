@@ -39,6 +39,7 @@ __all__ = [
     "not_valid_after",
     "service_dns_names",
     "write_bundle",
+    "write_file_atomic",
 ]
 
 logger = logging.getLogger("tenant_guard.tls")
@@ -207,10 +208,10 @@ def write_bundle(bundle: CertBundle, out_dir: Path) -> None:
     certificate; CertReloader rejects such a pair and picks up the complete one next time.
     """
     out_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-    _write_atomic(out_dir / CA_KEY, bundle.ca_key_pem, 0o600)
-    _write_atomic(out_dir / CA_CERT, bundle.ca_cert_pem, 0o644)
-    _write_atomic(out_dir / TLS_KEY, bundle.key_pem, 0o600)
-    _write_atomic(out_dir / TLS_CERT, bundle.cert_pem, 0o644)
+    write_file_atomic(out_dir / CA_KEY, bundle.ca_key_pem, 0o600)
+    write_file_atomic(out_dir / CA_CERT, bundle.ca_cert_pem, 0o644)
+    write_file_atomic(out_dir / TLS_KEY, bundle.key_pem, 0o600)
+    write_file_atomic(out_dir / TLS_CERT, bundle.cert_pem, 0o644)
     _fsync_dir(out_dir)
 
 
@@ -465,7 +466,7 @@ def _is_ip(value: str) -> bool:
     return True
 
 
-def _write_atomic(path: Path, data: bytes, mode: int) -> None:
+def write_file_atomic(path: Path, data: bytes, mode: int) -> None:
     # Write a sibling temp file and rename it over the target: a reader sees the old file or
     # the new one, never half of one. The file is created with its final mode, so a key is
     # never readable by others, not even empty.
@@ -537,8 +538,8 @@ def _as_files(cert_pem: bytes, key_pem: bytes) -> Iterator[tuple[str, str]]:
         return
     with tempfile.TemporaryDirectory(prefix="tenant-guard-tls-") as tmp:
         cert_path, key_path = Path(tmp, TLS_CERT), Path(tmp, TLS_KEY)
-        _write_atomic(cert_path, cert_pem, 0o600)
-        _write_atomic(key_path, key_pem, 0o600)
+        write_file_atomic(cert_path, cert_pem, 0o600)
+        write_file_atomic(key_path, key_pem, 0o600)
         yield str(cert_path), str(key_path)
 
 
