@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from webhook.config import PROXY_ANNOTATIONS, Config, parse_config
+from webhook.patch import set_values
 from webhook.policies.pod import mutate
 from webhook.quantity import parse_quantity
 
@@ -49,13 +50,13 @@ def pod(
 def run(
     obj: dict[str, Any], tenant: str = "tenant-a", config: Config = CONFIG
 ) -> tuple[dict[str, Any], list[str], list[dict[str, Any]]]:
-    """Mutate, then build the patch and check that applying it gives the mutated pod."""
+    """Mutate, build the JSONPatch, and apply it: (patched pod, warnings, patch)."""
     original = copy.deepcopy(obj)
     mutation = mutate(obj, "Pod tenant-a/p", tenant, config)
     assert obj == original, "the input pod must not be changed"
-    patch = jsonpatch.make_patch(obj, mutation.pod).patch
-    assert jsonpatch.apply_patch(obj, patch) == mutation.pod
-    return mutation.pod, mutation.warnings, patch
+    patch = set_values(obj, mutation.updates)
+    result: dict[str, Any] = jsonpatch.apply_patch(obj, patch)
+    return result, mutation.warnings, patch
 
 
 def test_pod_without_labels_or_annotations_maps_gets_both() -> None:

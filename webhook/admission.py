@@ -6,9 +6,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-import jsonpatch
-
 from webhook.config import Config, Enforcement
+from webhook.patch import Path as PatchPath
+from webhook.patch import set_values
 from webhook.policies import namespace as namespace_policy
 from webhook.policies import pod as pod_policy
 from webhook.policies import service as service_policy
@@ -54,7 +54,8 @@ class Context:
 
 
 Validator = Callable[[Context], list[Violation]]
-Mutator = Callable[[Context], tuple[dict[str, Any], list[str]]]  # (mutated copy, warnings)
+Updates = list[tuple[PatchPath, Any]]  # (path in the object, value to write)
+Mutator = Callable[[Context], tuple[Updates, list[str]]]  # (updates, warnings)
 
 
 @dataclass(frozen=True)
@@ -88,21 +89,19 @@ def _validate_export_to(tilde: bool) -> Validator:
     return validate
 
 
-def _mutate_export_to(ctx: Context) -> tuple[dict[str, Any], list[str]]:
+def _mutate_export_to(ctx: Context) -> tuple[Updates, list[str]]:
     """Fill an absent or empty exportTo so a tenant never has to write it (SPEC.md §4)."""
     assert ctx.tenant is not None and ctx.subject.namespace is not None
     spec = mapping_at(ctx.obj, "spec", "spec")
     if string_list_at(spec, "exportTo", "spec.exportTo"):
-        return dict(ctx.obj), []
+        return [], []
     if ctx.subject.kind == "VirtualService":
         value = vs_policy.default_export(
             ctx.obj, ctx.subject.namespace, ctx.tenant, ctx.view, ctx.config
         )
     else:
         value = default_export_to(ctx.subject.namespace, ())
-    mutated = dict(ctx.obj)
-    mutated["spec"] = {**spec, "exportTo": value}
-    return mutated, [
+    return [(("spec", "exportTo"), value)], [
         f"{ctx.subject.ref}: spec.exportTo set to {show(value)} (tenant-local default)"
     ]
 
@@ -114,12 +113,12 @@ def _validate_pod(ctx: Context) -> list[Violation]:
     return pod_policy.check_update(ctx.obj, _old_object(ctx.request), ctx.tenant, ctx.config)
 
 
-def _mutate_pod(ctx: Context) -> tuple[dict[str, Any], list[str]]:
+def _mutate_pod(ctx: Context) -> tuple[Updates, list[str]]:
     if ctx.request.operation != "CREATE":
-        return dict(ctx.obj), []
+        return [], []
     assert ctx.tenant is not None
     mutation = pod_policy.mutate(ctx.obj, ctx.subject.ref, ctx.tenant, ctx.config)
-    return mutation.pod, mutation.warnings
+    return list(mutation.updates), mutation.warnings
 
 
 def _validate_namespace(ctx: Context) -> list[Violation]:
@@ -247,8 +246,8 @@ def _mutate(ctx: Context, handling: Kind) -> Decision:
     uid = ctx.request.uid
     if handling.mutate is None:
         return Decision(allow(uid), True, handling.kind, ctx.tenant)
-    mutated, warnings = handling.mutate(ctx)
-    patch = jsonpatch.make_patch(ctx.obj, mutated).patch
+    updates, warnings = handling.mutate(ctx)
+    patch = set_values(ctx.obj, updates)
     return Decision(
         allow(uid, warnings, patch),
         True,

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from webhook.config import PROXY_ANNOTATIONS, Bound, Config
+from webhook.patch import Path
 from webhook.policies.common import (
     Violation,
     label_path,
@@ -33,16 +33,18 @@ _REQUEST_LIMIT_PAIRS = (("cpu", "cpuLimit"), ("memory", "memoryLimit"))
 
 @dataclass(frozen=True)
 class Mutation:
-    pod: dict[str, Any]  # a mutated copy; the input is never changed
+    updates: list[tuple[Path, str]]  # (path in the pod, value to write); see webhook.patch
     warnings: list[str]
 
 
 def mutate(pod: Mapping[str, Any], ref: str, tenant: str, config: Config) -> Mutation:
-    """The pod with its tenant label and sidecar bounds set; warnings for what was overridden."""
+    """The values that give the pod its tenant label and sidecar bounds, and warnings for what
+    they override. The pod itself is not changed."""
     metadata = mapping_at(pod, "metadata", "metadata")
-    labels = dict(string_map_at(metadata, "labels", "metadata.labels"))
-    annotations = dict(string_map_at(metadata, "annotations", "metadata.annotations"))
+    labels = string_map_at(metadata, "labels", "metadata.labels")
+    annotations = string_map_at(metadata, "annotations", "metadata.annotations")
     spec = mapping_at(pod, "spec", "spec")
+    updates: list[tuple[Path, str]] = []
     warnings: list[str] = []
 
     current = labels.get(config.tenant_label)
@@ -52,22 +54,15 @@ def mutate(pod: Mapping[str, Any], ref: str, tenant: str, config: Config) -> Mut
                 f"{ref}: label {config.tenant_label}={show(current)} replaced by {show(tenant)} "
                 "(the namespace's tenant)"
             )
-        labels[config.tenant_label] = tenant
+        updates.append((("metadata", "labels", config.tenant_label), tenant))
 
     bounds = config.proxy_bounds(tenant)
     annotation_values = {key: annotations.get(name) for key, name in PROXY_ANNOTATIONS.items()}
-    bounded = _apply_bounds(annotation_values, bounds)
-    for key, (value, note) in bounded.items():
+    for key, (value, note) in _apply_bounds(annotation_values, bounds).items():
         name = PROXY_ANNOTATIONS[key]
-        annotations[name] = value
+        updates.append((("metadata", "annotations", name), value))
         if note:
             warnings.append(f"{ref}: annotation {name} {note}")
-
-    result = copy.deepcopy(dict(pod))
-    result_metadata = result.setdefault("metadata", {})
-    result_metadata["labels"] = labels
-    if annotations:
-        result_metadata["annotations"] = annotations
 
     for list_name in ("containers", "initContainers"):
         containers = list_at(spec, list_name, f"spec.{list_name}")
@@ -80,18 +75,12 @@ def mutate(pod: Mapping[str, Any], ref: str, tenant: str, config: Config) -> Mut
                 key: _resource_value(resources, section, resource, field)
                 for key, (section, resource) in _RESOURCE_FIELDS.items()
             }
-            changed = _apply_bounds(values, bounds)
-            if not changed:
-                continue
-            target = result["spec"][list_name][index]
-            new_resources = copy.deepcopy(dict(resources))
-            for key, (value, note) in changed.items():
+            for key, (value, note) in _apply_bounds(values, bounds).items():
                 section, resource = _RESOURCE_FIELDS[key]
-                new_resources.setdefault(section, {})[resource] = value
+                updates.append((("spec", list_name, index, "resources", section, resource), value))
                 if note:
                     warnings.append(f"{ref}: container {SIDECAR} {section}.{resource} {note}")
-            target["resources"] = new_resources
-    return Mutation(result, warnings)
+    return Mutation(updates, warnings)
 
 
 def _resource_value(

@@ -1,0 +1,57 @@
+"""JSON Patch (RFC 6902) operations for a set of values to write into an object."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+Path = tuple[str | int, ...]
+Operation = dict[str, Any]
+
+
+def pointer(path: Path) -> str:
+    """RFC 6901: `~` becomes `~0` and `/` becomes `~1` in each token."""
+    return "".join("/" + str(token).replace("~", "~0").replace("/", "~1") for token in path)
+
+
+def set_values(document: Mapping[str, Any], updates: Iterable[tuple[Path, Any]]) -> list[Operation]:
+    """The operations that give each path its value, and nothing else.
+
+    A value already in place yields no operation. A missing (or null) parent is added whole,
+    with every update below it, because JSON Patch cannot add below a member that is absent.
+    Cheaper than diffing whole objects: only the written paths are visited.
+    """
+    operations: list[Operation] = []
+    missing: dict[Path, dict[str, Any]] = {}  # first absent container -> what goes in it
+    for path, value in updates:
+        node: Any = document
+        for depth, token in enumerate(path[:-1]):
+            child = _child(node, token)
+            if child is None:
+                _nest(missing.setdefault(path[: depth + 1], {}), path[depth + 1 :], value)
+                break
+            node = child
+        else:
+            last = path[-1]
+            current = _child(node, last)
+            if current != value:
+                op = "replace" if current is not None else "add"
+                operations.append({"op": op, "path": pointer(path), "value": value})
+    operations += [
+        {"op": "add", "path": pointer(path), "value": value} for path, value in missing.items()
+    ]
+    return operations
+
+
+def _child(node: Any, token: str | int) -> Any:
+    if isinstance(node, Mapping) and isinstance(token, str):
+        return node.get(token)
+    if isinstance(node, list) and isinstance(token, int) and 0 <= token < len(node):
+        return node[token]
+    return None
+
+
+def _nest(target: dict[str, Any], rest: Path, value: Any) -> None:
+    for token in rest[:-1]:
+        target = target.setdefault(str(token), {})
+    target[str(rest[-1])] = value
