@@ -6,6 +6,7 @@ import re
 from collections.abc import Mapping
 from decimal import Decimal
 from enum import StrEnum
+from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -38,6 +39,11 @@ _LABEL_NAME = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9._-]{0,61}[A-Za-z0-9])?$")
 _DNS_SUBDOMAIN = re.compile(r"^[a-z0-9](?:[a-z0-9.-]{0,251}[a-z0-9])?$")
 _LABEL_VALUE = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9._-]{0,61}[A-Za-z0-9])?$")
 _DNS_LABEL = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
+
+
+# libyaml's loader when PyYAML was built with it: several times faster on a 10,000-tenant file,
+# and its peak memory is a fraction of the pure-Python loader's.
+_YamlLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 class ConfigError(ValueError):
@@ -198,20 +204,24 @@ class Config(_Strict):
         except ValueError as exc:
             raise ValueError(f"tenants: overlapping claims cannot be resolved: {exc}") from None
         defaults = _bounds_of(self.proxy_defaults, "proxyDefaults")
+        # Only tenants with their own `proxy` get their own bounds; the rest share the defaults.
         bounds = {
             tenant: _bounds_of(spec.proxy.merged_over(self.proxy_defaults), f"tenants.{tenant}")
             for tenant, spec in self.tenants.items()
+            if spec.proxy.by_config_key()
         }
         self._claims = claims
         self._default_bounds = defaults
         self._bounds = bounds
         return self
 
-    @property
+    # Cached: both are read for every host of every request, and a pydantic private
+    # attribute costs a __getattr__ call each time.
+    @cached_property
     def domain(self) -> str:
         return self.cluster_domain.lower().rstrip(".")
 
-    @property
+    @cached_property
     def claims(self) -> ClaimIndex:
         return self._claims
 
@@ -257,7 +267,7 @@ def load_config(path: Path) -> Config:
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read: {exc.strerror or exc}") from None
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_YamlLoader)
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML: {exc}") from None
     return parse_config(data, str(path))

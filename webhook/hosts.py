@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -15,6 +16,7 @@ class HostError(ValueError):
     """A host that is not a valid DNS name (or `*`-prefixed wildcard)."""
 
 
+@functools.lru_cache(maxsize=8192)  # hosts repeat across requests; the cache is bounded
 def normalise(host: str) -> str:
     """Lower-case, drop one trailing dot, and check the DNS syntax; raise HostError if invalid.
 

@@ -32,8 +32,11 @@ def check_export_to(
 ) -> list[Violation]:
     """Violations of one exportTo list; `tilde` is True only for ServiceEntries, and
     `as_annotation` writes the suggested fix as a comma-separated annotation value."""
-    default = default_export_to(namespace, gateway_namespaces)
-    suggestion = show(",".join(default) if as_annotation else default)
+
+    def suggestion() -> str:  # built only for a violation: it costs more than the check
+        default = default_export_to(namespace, gateway_namespaces)
+        return show(",".join(default) if as_annotation else default)
+
     if not export_to:
         # Istio's mesh default for an absent or empty exportTo is "*": every namespace's
         # proxies would receive this config.
@@ -43,7 +46,7 @@ def check_export_to(
                 field,
                 "absent" if export_to is None else "[]",
                 'makes the object visible to the whole mesh (Istio\'s default is "*")',
-                f"set {field} to {suggestion}",
+                f"set {field} to {suggestion()}",
             )
         ]
     allowed = set(allowed_values(namespace, gateway_namespaces, tilde))
@@ -63,7 +66,7 @@ def check_export_to(
                 f"{field}[{index}]",
                 show(value),
                 problem,
-                f"export only to this namespace: {suggestion}",
+                f"export only to this namespace: {suggestion()}",
             )
         )
     return violations
