@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import hashlib
 import logging
 from pathlib import Path
@@ -19,6 +20,7 @@ class ConfigStore:
     def __init__(self, path: Path, config: Config | None = None) -> None:
         self.path = path
         self.current: Config = config if config is not None else load_config(path)
+        _settle()
         self._digest = self._read_digest()
         self.reloads = 0
         self.failures = 0
@@ -57,6 +59,7 @@ class ConfigStore:
             log.error("config reload failed; keeping the last good config: %s", exc)
             return False
         self.current = config
+        _settle()
         self.reloads += 1
         self.last_error = None
         log.info("config reloaded from %s", self.path)
@@ -69,3 +72,13 @@ class ConfigStore:
                 await asyncio.to_thread(self.check_once)
             except Exception:  # a poller must outlive any surprise
                 log.exception("config poll failed")
+
+
+def _settle() -> None:
+    """Move the long-lived config out of the cyclic collector's way.
+
+    A 10,000-tenant config is a few hundred thousand objects; without this every full
+    collection walks them all and pauses requests for tens of milliseconds.
+    """
+    gc.collect()
+    gc.freeze()

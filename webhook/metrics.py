@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import CounterMetricFamily, Metric
@@ -14,6 +15,8 @@ class Metrics:
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
+        self._children: dict[tuple[str, ...], Any] = {}
+        self._latency_children: dict[str, Any] = {}
         self.requests = Counter(
             "tenant_guard_admission_requests",
             "Admission requests answered, by kind, operation, decision, rule, tenant and dry run",
@@ -57,6 +60,19 @@ class Metrics:
             "When the serving certificate expires (Unix time)",
             registry=self.registry,
         )
+
+    # Labelled children are looked up once: `labels()` costs more than the update itself.
+    def count_request(self, labels: tuple[str, ...]) -> None:
+        child = self._children.get(labels)
+        if child is None:
+            child = self._children[labels] = self.requests.labels(*labels)
+        child.inc()
+
+    def observe_latency(self, endpoint: str, seconds: float) -> None:
+        histogram = self._latency_children.get(endpoint)
+        if histogram is None:
+            histogram = self._latency_children[endpoint] = self.latency.labels(endpoint)
+        histogram.observe(seconds)
 
     def count_config_reloads(self, reloads: Callable[[], tuple[int, int]]) -> None:
         """Export (successes, failures) of config reloads, read at scrape time."""
