@@ -15,7 +15,6 @@ from __future__ import annotations
 import base64
 import copy
 import json
-import os
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -23,6 +22,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
+
+from tests.builders import shared_dir
 
 HOSTS_PER_TENANT = 10
 WILDCARD_EVERY = 10  # one tenant in ten claims one wildcard
@@ -93,13 +94,10 @@ def write_config(tenants: int, path: Path) -> Path:
 
 
 def fixtures_dir(override: Path | None = None) -> Path:
-    """The captured AdmissionReviews: --fixtures, $TENANT_GUARD_SHARED, or ../shared."""
+    """The captured AdmissionReviews: --fixtures, else those of tests.builders.shared_dir()."""
     if override is not None:
         return override
-    shared = os.environ.get("TENANT_GUARD_SHARED")
-    if shared:
-        return Path(shared) / "fixtures" / "admission"
-    return Path(__file__).resolve().parent.parent.parent / "shared" / "fixtures" / "admission"
+    return shared_dir() / "fixtures" / "admission"
 
 
 def _load(directory: Path, name: str) -> dict[str, Any]:

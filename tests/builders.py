@@ -7,6 +7,7 @@ import copy
 import functools
 import json
 import os
+import subprocess
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -22,9 +23,26 @@ __all__ = ["ENFORCEMENT_LABEL", "EXAMPLE_CONFIG"]
 
 
 def shared_dir() -> Path:
-    """The shared/ directory beside the project, or $TENANT_GUARD_SHARED."""
+    """shared/ (the spec, captured reviews, CRDs): $TENANT_GUARD_SHARED, else the one beside
+    this repository, else the one beside the repository this clone was made from (a fresh
+    clone in a temporary directory, as the pre-submit check makes)."""
     override = os.environ.get("TENANT_GUARD_SHARED")
-    return Path(override) if override else Path(__file__).resolve().parents[2] / "shared"
+    if override:
+        return Path(override)
+    beside = REPO.parent / "shared"
+    if beside.is_dir():
+        return beside
+    origin = subprocess.run(
+        ["git", "-C", str(REPO), "config", "--get", "remote.origin.url"],
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout.strip()
+    if origin.startswith("/"):  # a clone of a local repository
+        candidate = Path(origin).parent / "shared"
+        if candidate.is_dir():
+            return candidate
+    return beside
 
 
 FIXTURES = shared_dir() / "fixtures" / "admission"

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import fnmatch
 import functools
-import os
 import re
 import shutil
 import subprocess
@@ -14,6 +13,8 @@ from typing import Any
 
 import pytest
 import yaml
+
+from tests.builders import shared_dir
 
 REPO = Path(__file__).resolve().parents[1]
 DEPLOY = REPO / "deploy"
@@ -150,11 +151,6 @@ def selector_matches(selector: Mapping[str, Any] | None, labels: Mapping[str, st
 def ns_labels(name: str, **labels: str) -> dict[str, str]:
     """Labels of a namespace as the API server stores them (the name label is always set)."""
     return {"kubernetes.io/metadata.name": name, **labels}
-
-
-def shared_dir() -> Path:
-    env = os.environ.get("TENANT_GUARD_SHARED")
-    return Path(env) if env else Path(__file__).resolve().parents[2] / "shared"
 
 
 @functools.cache

@@ -19,10 +19,11 @@ import httpx
 import pytest
 import yaml
 
+from tests.builders import shared_dir
 from webhook.tls import generate_bundle, write_bundle
 
 ROOT = Path(__file__).resolve().parents[2]
-SHARED = Path(os.environ.get("TENANT_GUARD_SHARED", ROOT.parent / "shared"))
+SHARED = shared_dir()
 ASSETS = os.environ.get("KUBEBUILDER_ASSETS", "")
 
 
