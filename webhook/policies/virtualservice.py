@@ -171,46 +171,54 @@ def _external_problem(
             _yours(tenant, namespace, config),
             owner,
         )
-    if owner is None:
-        if two_label_namespace is not None:
-            # `x.y` is how clients call service x of namespace y; with no claim on it, it
-            # stays the platform's so that a namespace y created later cannot be captured.
-            return _Problem(
-                "host-ownership",
-                _owned_by(
-                    None,
-                    f"unclaimed, and it has the form service.namespace: it would capture "
-                    f"services of a namespace {show(two_label_namespace)} created later",
-                ),
-                f"ask the platform team to add it to tenants.{tenant}.hosts",
-                "platform",
-            )
-        if config.unclaimed_hosts is UnclaimedHosts.DENY:
-            return _Problem(
-                "host-unclaimed",
-                "is not claimed by any tenant (unclaimedHosts: deny)",
-                f"ask the platform team to add it to tenants.{tenant}.hosts",
-                "unclaimed",
-            )
-    if is_wildcard(host):
-        others = sorted(config.claims.tenants_below(host) - {tenant})
-        if others:
-            base = wildcard_base(host)
-            examples = [
-                claim
-                for other in others
-                for claim in config.claimed_hosts(other)
-                if claim.endswith("." + base)
-                or (is_wildcard(claim) and wildcard_base(claim) == base)
-            ]
-            return _Problem(
-                "host-ownership",
-                f"would capture hosts of tenant(s) {', '.join(show(t) for t in others)} "
-                f"({', '.join(examples[:3])})",
-                "list your own host names under it instead of the wildcard",
-                ", ".join(others),
-            )
+    # Before "unclaimed": a claim would not make this wildcard acceptable, so say why first.
+    captured = _captured_claims(host, tenant, config)
+    if captured is not None:
+        return captured
+    if owner is None and two_label_namespace is not None:
+        # `x.y` is how clients call service x of namespace y; with no claim on it, it stays
+        # the platform's so that a namespace y created later cannot be captured.
+        return _Problem(
+            "host-ownership",
+            _owned_by(
+                None,
+                f"unclaimed, and it has the form service.namespace: it would capture "
+                f"services of a namespace {show(two_label_namespace)} created later",
+            ),
+            f"ask the platform team to add it to tenants.{tenant}.hosts",
+            "platform",
+        )
+    if owner is None and config.unclaimed_hosts is UnclaimedHosts.DENY:
+        return _Problem(
+            "host-unclaimed",
+            "is not claimed by any tenant (unclaimedHosts: deny)",
+            f"ask the platform team to add it to tenants.{tenant}.hosts",
+            "unclaimed",
+        )
     return None
+
+
+def _captured_claims(host: str, tenant: str, config: Config) -> _Problem | None:
+    """A wildcard `*.d` that would capture names other tenants claim under `d`."""
+    if not is_wildcard(host):
+        return None
+    others = sorted(config.claims.tenants_below(host) - {tenant})
+    if not others:
+        return None
+    base = wildcard_base(host)
+    examples = [
+        claim
+        for other in others
+        for claim in config.claimed_hosts(other)
+        if claim.endswith("." + base) or (is_wildcard(claim) and wildcard_base(claim) == base)
+    ]
+    return _Problem(
+        "host-ownership",
+        f"would capture hosts of tenant(s) {', '.join(show(t) for t in others)} "
+        f"({', '.join(examples[:3])})",
+        "list your own host names under it instead of the wildcard",
+        ", ".join(others),
+    )
 
 
 def collision_problem(
