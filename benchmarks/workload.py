@@ -23,7 +23,6 @@ from typing import Any, Literal
 
 import yaml
 
-from tests.builders import shared_dir
 
 HOSTS_PER_TENANT = 10
 WILDCARD_EVERY = 10  # one tenant in ten claims one wildcard
@@ -97,6 +96,9 @@ def fixtures_dir(override: Path | None = None) -> Path:
     """The captured AdmissionReviews: --fixtures, else those of tests.builders.shared_dir()."""
     if override is not None:
         return override
+    # Imported here: the baseline server imports this module and must stay a bare stack.
+    from tests.builders import shared_dir
+
     return shared_dir() / "fixtures" / "admission"
 
 
