@@ -23,7 +23,6 @@ from typing import Any, Literal
 
 import yaml
 
-
 HOSTS_PER_TENANT = 10
 WILDCARD_EVERY = 10  # one tenant in ten claims one wildcard
 
