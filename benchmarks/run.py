@@ -680,49 +680,20 @@ def _run(args: argparse.Namespace, wrk: str, began: float) -> int:
         decide_timings = time_decide(loaded, loads, repeats=7, repeat_seconds=repeat_seconds)
         loaded.clear()
 
-        servers: dict[str, Server] = {}
-        for n, path in config_paths.items():
+        # Both servers get the same TLS and log flags: only the app differs.
+        common = ["--tls-cert", str(certs / "tls.crt"), "--tls-key", str(certs / "tls.key")]
+        common += ["--log-level", "warning"]
+
+        def server(name: str, module_args: list[str]) -> Server:
             port = free_port()
-            servers[f"tg-{n}"] = Server(
-                f"tg-{n}",
-                [
-                    python,
-                    "-m",
-                    "webhook",
-                    "serve",
-                    "--config",
-                    str(path),
-                    "--tls-cert",
-                    str(certs / "tls.crt"),
-                    "--tls-key",
-                    str(certs / "tls.key"),
-                    "--port",
-                    str(port),
-                    "--log-level",
-                    "warning",
-                ],
-                port,
-                work / f"tg-{n}.log",
-            )
-        port = free_port()
-        servers["baseline"] = Server(
-            "baseline",
-            [
-                python,
-                "-m",
-                "benchmarks.baseline",
-                "--tls-cert",
-                str(certs / "tls.crt"),
-                "--tls-key",
-                str(certs / "tls.key"),
-                "--port",
-                str(port),
-                "--log-level",
-                "warning",
-            ],
-            port,
-            work / "baseline.log",
-        )
+            command = [python, "-m", *module_args, *common, "--port", str(port)]
+            return Server(name, command, port, work / f"{name}.log")
+
+        servers: dict[str, Server] = {
+            f"tg-{n}": server(f"tg-{n}", ["webhook", "serve", "--config", str(path)])
+            for n, path in config_paths.items()
+        }
+        servers["baseline"] = server("baseline", ["benchmarks.baseline"])
 
         scenarios: list[Scenario] = []
         for index, load in enumerate(loads):

@@ -8,7 +8,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from webhook.config import ConfigError, load_config
+from webhook.config import Config, ConfigError, load_config
 
 DESCRIPTION = """\
 tenant-guard: a Kubernetes admission webhook that enforces tenant boundaries in a shared
@@ -173,11 +173,17 @@ def _certs(args: argparse.Namespace) -> int:
     return 0
 
 
-def _check(args: argparse.Namespace) -> int:
+def _load_or_report(path: Path) -> Config | None:
     try:
-        config = load_config(args.config)
+        return load_config(path)
     except ConfigError as exc:
         print(exc, file=sys.stderr)
+        return None
+
+
+def _check(args: argparse.Namespace) -> int:
+    config = _load_or_report(args.config)
+    if config is None:
         return 1
     namespaces = "none (cluster mode)" if config.namespaces is None else len(config.namespaces)
     print(
@@ -195,10 +201,8 @@ def _review(args: argparse.Namespace) -> int:
     from webhook.review import AdmissionReview
     from webhook.tenancy import static_view
 
-    try:
-        config = load_config(args.config)
-    except ConfigError as exc:
-        print(exc, file=sys.stderr)
+    config = _load_or_report(args.config)
+    if config is None:
         return 1
     text = sys.stdin.read() if str(args.file) == "-" else args.file.read_text()
     try:
