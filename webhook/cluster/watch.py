@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import functools
 import json
 import logging
@@ -14,16 +13,15 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from enum import Enum
 from types import MappingProxyType
 from typing import Any, Generic, TypeVar
 
 import kubernetes.client
 import kubernetes.config
-import urllib3
 from kubernetes.client.exceptions import ApiException
 
 from webhook import snapshot
+from webhook.cluster.client import describe_error, reason_of
 from webhook.snapshot import CacheState, Change, ErrorAction
 
 log = logging.getLogger(__name__)
@@ -51,27 +49,6 @@ RouteIndex = Mapping[str, frozenset[tuple[str, str]]]
 
 _EMPTY_LABELS: Labels = MappingProxyType({})
 _DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
-_MAX_ERROR_TEXT = 400
-
-
-def load_api_client(*, kubeconfig: str | None, in_cluster: bool) -> kubernetes.client.ApiClient:
-    """An ApiClient from the pod's service account or from a kubeconfig file.
-
-    With neither, the usual kubeconfig lookup applies ($KUBECONFIG, ~/.kube/config).
-    """
-    if in_cluster and kubeconfig:
-        raise ValueError("pass either in_cluster=True or a kubeconfig path, not both")
-    configuration = kubernetes.client.Configuration()
-    loaders: Any = kubernetes.config  # the config loaders carry no annotations
-    if in_cluster:
-        # try_refresh_token re-reads the projected token, which the kubelet rotates.
-        loaders.load_incluster_config(client_configuration=configuration, try_refresh_token=True)
-    else:
-        # A webhook must not write refreshed credentials back into someone's kubeconfig.
-        loaders.load_kube_config(
-            config_file=kubeconfig, client_configuration=configuration, persist_config=False
-        )
-    return kubernetes.client.ApiClient(configuration)
 
 
 @dataclass(frozen=True)
@@ -122,34 +99,6 @@ class _Expired(Exception):
 
 class _WatchError(Exception):
     """The server reported an error inside a watch stream."""
-
-
-def describe_error(exc: BaseException) -> str:
-    """One line for logs and readiness: HTTP status and the server's message when there is one."""
-    if isinstance(exc, ApiException):
-        text = f"HTTP {exc.status} {exc.reason or ''}".rstrip()
-        message = _status_message(exc.body)
-        if message:
-            text = f"{text}: {message}"
-    else:
-        cause = getattr(exc, "reason", None)  # urllib3 MaxRetryError wraps the useful part
-        shown = cause if isinstance(cause, BaseException) else exc
-        text = f"{type(shown).__name__}: {shown}"
-    return text if len(text) <= _MAX_ERROR_TEXT else text[: _MAX_ERROR_TEXT - 3] + "..."
-
-
-def _status_message(body: object) -> str | None:
-    if isinstance(body, bytes):
-        body = body.decode("utf-8", errors="replace")
-    if not isinstance(body, str) or not body:
-        return None
-    try:
-        status = json.loads(body)
-    except ValueError:
-        return body.strip()[:200] or None
-    if isinstance(status, Mapping) and isinstance(status.get("message"), str):
-        return str(status["message"])
-    return None
 
 
 def _status_text(status: Mapping[str, Any]) -> str:
@@ -375,7 +324,7 @@ class WatchCache(Generic[T]):
         try:
             resp = call(**kwargs)
         except ApiException as exc:
-            if snapshot.classify_status(exc.status, _reason_of(exc)) is ErrorAction.RELIST:
+            if snapshot.classify_status(exc.status, reason_of(exc)) is ErrorAction.RELIST:
                 raise _Expired(f"{what}: {describe_error(exc)}") from exc
             raise
         try:
@@ -401,7 +350,7 @@ class WatchCache(Generic[T]):
                 _request_timeout=(tuning.connect_timeout, tuning.watch_timeout + 30.0),
             )
         except ApiException as exc:
-            if snapshot.classify_status(exc.status, _reason_of(exc)) is ErrorAction.RELIST:
+            if snapshot.classify_status(exc.status, reason_of(exc)) is ErrorAction.RELIST:
                 raise _Expired(f"watch: {describe_error(exc)}") from exc
             raise
         self._resp = resp
@@ -478,21 +427,6 @@ class WatchCache(Generic[T]):
             attempt, tuning.backoff_base, tuning.backoff_cap, self._rand()
         )
         self._stop.wait(delay)
-
-
-def _reason_of(exc: ApiException) -> str | None:
-    # The HTTP reason phrase is not the Status reason; the body carries the latter.
-    body = exc.body
-    if isinstance(body, bytes):
-        body = body.decode("utf-8", errors="replace")
-    if isinstance(body, str) and body:
-        try:
-            status = json.loads(body)
-        except ValueError:
-            return None
-        if isinstance(status, Mapping) and isinstance(status.get("reason"), str):
-            return str(status["reason"])
-    return None
 
 
 def _namespace_labels(obj: Mapping[str, Any]) -> Labels:
@@ -751,273 +685,3 @@ class ClusterView:
     def _update_routes(self, changes: Sequence[Change[frozenset[str]]]) -> None:
         moves = [(_member(c.key), c.old or frozenset(), c.new or frozenset()) for c in changes]
         self._routes = MappingProxyType(snapshot.reindex(self._routes, moves))
-
-
-# --- Certificate management (serve --manage-certs) --------------------------------------------
-# The API calls of webhook.certmanager, which decides what to write; it never imports kubernetes.
-
-ADMISSION_GROUP = "admissionregistration.k8s.io"
-FIELD_MANAGER = "tenant-guard"
-
-# What these calls need, as Role/ClusterRole rules (no list or watch: everything is by name).
-CERT_MANAGEMENT_RBAC: tuple[Mapping[str, Sequence[str]], ...] = (
-    {"apiGroups": [""], "resources": ["secrets"], "verbs": ["get", "create", "update"]},
-    {
-        "apiGroups": [ADMISSION_GROUP],
-        "resources": ["validatingwebhookconfigurations", "mutatingwebhookconfigurations"],
-        "verbs": ["get", "patch"],
-    },
-)
-
-
-class WebhookKind(Enum):
-    VALIDATING = "validatingwebhookconfigurations"
-    MUTATING = "mutatingwebhookconfigurations"
-
-
-class ClusterApiError(Exception):
-    """An API call failed: `status` is the HTTP status, None when no answer came back."""
-
-    def __init__(self, what: str, status: int | None, reason: str | None, text: str) -> None:
-        super().__init__(f"{what}: {text}")
-        self.status = status
-        self.reason = reason
-
-    @property
-    def conflict(self) -> bool:
-        """409: a stale resourceVersion (Conflict) or a create that lost (AlreadyExists)."""
-        return self.status == 409
-
-
-@dataclass(frozen=True)
-class StoredSecret:
-    namespace: str
-    name: str
-    resource_version: str
-    type: str
-    data: Mapping[str, bytes]  # decoded values
-    metadata: Mapping[str, Any]
-
-
-@dataclass(frozen=True)
-class WebhookConfiguration:
-    kind: WebhookKind
-    name: str
-    resource_version: str
-    ca_bundles: Mapping[str, bytes]  # webhook name -> decoded caBundle (b"" when unset)
-
-
-class CertificateApi:
-    """Read/create/replace one Secret and the caBundles of webhook configurations.
-
-    Writes carry the resourceVersion they were based on, so a concurrent change by another
-    replica fails with 409 (ClusterApiError.conflict) instead of being overwritten.
-    Blocking: call from a worker thread.
-    """
-
-    def __init__(
-        self,
-        api_client: kubernetes.client.ApiClient,
-        *,
-        connect_timeout: float = 10.0,
-        request_timeout: float = 30.0,
-    ) -> None:
-        self._client = api_client
-        self._core = kubernetes.client.CoreV1Api(api_client)
-        self._admission = kubernetes.client.AdmissionregistrationV1Api(api_client)
-        self._timeout = (connect_timeout, request_timeout)
-
-    def close(self) -> None:
-        client: Any = self._client  # close() carries no annotations
-        client.close()
-
-    def read_secret(self, namespace: str, name: str) -> StoredSecret | None:
-        """The Secret, or None if it does not exist."""
-        what = f"reading Secret {namespace}/{name}"
-        try:
-            obj = _api_json(
-                what,
-                lambda: self._core.read_namespaced_secret(
-                    name, namespace, _preload_content=False, _request_timeout=self._timeout
-                ),
-            )
-        except ClusterApiError as exc:
-            if exc.status == 404:
-                return None
-            raise
-        return _stored_secret(obj)
-
-    def create_secret(
-        self,
-        namespace: str,
-        name: str,
-        data: Mapping[str, bytes],
-        *,
-        secret_type: str = "kubernetes.io/tls",
-        labels: Mapping[str, str] | None = None,
-    ) -> StoredSecret:
-        """Create the Secret; 409 AlreadyExists (ClusterApiError.conflict) if another won."""
-        metadata: dict[str, Any] = {"name": name, "namespace": namespace}
-        if labels:
-            metadata["labels"] = dict(labels)
-        body = _secret_body(metadata, secret_type, data)
-        obj = _api_json(
-            f"creating Secret {namespace}/{name}",
-            lambda: self._core.create_namespaced_secret(
-                namespace,
-                body,
-                field_manager=FIELD_MANAGER,
-                _content_type="application/json",
-                _preload_content=False,
-                _request_timeout=self._timeout,
-            ),
-        )
-        return _stored_secret(obj)
-
-    def replace_secret(self, current: StoredSecret, data: Mapping[str, bytes]) -> StoredSecret:
-        """Set `data` keys (others kept) if the Secret is still at current.resource_version."""
-        keep = ("labels", "annotations", "ownerReferences", "finalizers")
-        metadata: dict[str, Any] = {k: current.metadata[k] for k in keep if k in current.metadata}
-        metadata.update(
-            name=current.name,
-            namespace=current.namespace,
-            resourceVersion=current.resource_version,
-        )
-        body = _secret_body(metadata, current.type, {**current.data, **data})
-        obj = _api_json(
-            f"updating Secret {current.namespace}/{current.name}",
-            lambda: self._core.replace_namespaced_secret(
-                current.name,
-                current.namespace,
-                body,
-                field_manager=FIELD_MANAGER,
-                _content_type="application/json",
-                _preload_content=False,
-                _request_timeout=self._timeout,
-            ),
-        )
-        return _stored_secret(obj)
-
-    def read_webhook_configuration(
-        self, kind: WebhookKind, name: str
-    ) -> WebhookConfiguration | None:
-        """The configuration, or None if it does not exist (403 and the rest raise)."""
-        read = (
-            self._admission.read_validating_webhook_configuration
-            if kind is WebhookKind.VALIDATING
-            else self._admission.read_mutating_webhook_configuration
-        )
-        try:
-            obj = _api_json(
-                f"reading {kind.value}/{name}",
-                lambda: read(name, _preload_content=False, _request_timeout=self._timeout),
-            )
-        except ClusterApiError as exc:
-            if exc.status == 404:
-                return None
-            raise
-        return _webhook_configuration(kind, obj)
-
-    def patch_ca_bundles(
-        self, current: WebhookConfiguration, bundles: Mapping[str, bytes]
-    ) -> WebhookConfiguration:
-        """Set clientConfig.caBundle of the named webhooks, if still at current's version.
-
-        A strategic merge patch: `webhooks` merge by name, so other fields and webhooks are
-        untouched; metadata.resourceVersion in a patch is a precondition (409 if stale).
-        """
-        patch = (
-            self._admission.patch_validating_webhook_configuration
-            if current.kind is WebhookKind.VALIDATING
-            else self._admission.patch_mutating_webhook_configuration
-        )
-        body = {
-            "metadata": {"resourceVersion": current.resource_version},
-            "webhooks": [
-                {"name": name, "clientConfig": {"caBundle": base64.b64encode(pem).decode()}}
-                for name, pem in bundles.items()
-            ],
-        }
-        obj = _api_json(
-            f"patching the caBundle of {current.kind.value}/{current.name}",
-            lambda: patch(
-                current.name,
-                body,
-                field_manager=FIELD_MANAGER,
-                _content_type="application/strategic-merge-patch+json",
-                _preload_content=False,
-                _request_timeout=self._timeout,
-            ),
-        )
-        return _webhook_configuration(current.kind, obj)
-
-
-def _api_json(what: str, call: Callable[[], Any]) -> Mapping[str, Any]:
-    # Raw JSON rather than the client's models: nothing to lose in a round trip, and the
-    # caller sees every field the server sent.
-    try:
-        resp = call()
-        try:
-            obj = json.loads(resp.data)
-        finally:
-            resp.release_conn()
-    except ApiException as exc:
-        raise ClusterApiError(what, exc.status, _reason_of(exc), describe_error(exc)) from exc
-    except (urllib3.exceptions.HTTPError, OSError, ValueError) as exc:
-        raise ClusterApiError(what, None, None, describe_error(exc)) from exc
-    if not isinstance(obj, Mapping):
-        raise ClusterApiError(what, None, None, "the response is not a JSON object")
-    return obj
-
-
-def _secret_body(
-    metadata: Mapping[str, Any], secret_type: str, data: Mapping[str, bytes]
-) -> kubernetes.client.V1Secret:
-    encoded = {key: base64.b64encode(value).decode() for key, value in data.items()}
-    wire = {
-        "apiVersion": "v1",
-        "kind": "Secret",
-        "metadata": dict(metadata),
-        "type": secret_type,
-        "data": encoded,
-    }
-    body = kubernetes.client.V1Secret.from_dict(wire)
-    assert body is not None
-    return body
-
-
-def _decode(value: object) -> bytes:
-    if not isinstance(value, str):
-        return b""
-    try:
-        return base64.b64decode(value, validate=True)
-    except ValueError:
-        return b""
-
-
-def _stored_secret(obj: Mapping[str, Any]) -> StoredSecret:
-    metadata = obj.get("metadata") or {}
-    data = obj.get("data") or {}
-    return StoredSecret(
-        namespace=str(metadata.get("namespace") or ""),
-        name=str(metadata.get("name") or ""),
-        resource_version=str(metadata.get("resourceVersion") or ""),
-        type=str(obj.get("type") or "Opaque"),
-        data=MappingProxyType({str(k): _decode(v) for k, v in data.items()}),
-        metadata=MappingProxyType(dict(metadata)),
-    )
-
-
-def _webhook_configuration(kind: WebhookKind, obj: Mapping[str, Any]) -> WebhookConfiguration:
-    metadata = obj.get("metadata") or {}
-    bundles: dict[str, bytes] = {}
-    for webhook in obj.get("webhooks") or ():
-        if isinstance(webhook, Mapping) and isinstance(webhook.get("name"), str):
-            client_config = webhook.get("clientConfig") or {}
-            bundles[webhook["name"]] = _decode(client_config.get("caBundle"))
-    return WebhookConfiguration(
-        kind=kind,
-        name=str(metadata.get("name") or ""),
-        resource_version=str(metadata.get("resourceVersion") or ""),
-        ca_bundles=MappingProxyType(bundles),
-    )

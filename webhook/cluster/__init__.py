@@ -1,0 +1,42 @@
+"""Everything that talks to the Kubernetes API; the only package that imports `kubernetes`.
+
+`client` builds the API client and describes its errors, `watch` keeps the namespace and
+VirtualService caches that requests read, `certs` makes the calls of `serve --manage-certs`.
+"""
+
+from webhook.cluster.certs import (
+    CERT_MANAGEMENT_RBAC,
+    CertificateApi,
+    ClusterApiError,
+    StoredSecret,
+    WebhookConfiguration,
+    WebhookKind,
+)
+from webhook.cluster.client import describe_error, load_api_client
+from webhook.cluster.watch import (
+    REQUIRED_RBAC,
+    CacheStatus,
+    ClusterView,
+    NamespaceLookupError,
+    WatchCache,
+    WatchTuning,
+    choose_version,
+)
+
+__all__ = [
+    "CERT_MANAGEMENT_RBAC",
+    "REQUIRED_RBAC",
+    "CacheStatus",
+    "CertificateApi",
+    "ClusterApiError",
+    "ClusterView",
+    "NamespaceLookupError",
+    "StoredSecret",
+    "WatchCache",
+    "WatchTuning",
+    "WebhookConfiguration",
+    "WebhookKind",
+    "choose_version",
+    "describe_error",
+    "load_api_client",
+]
