@@ -30,9 +30,6 @@ from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from cryptography import x509
-from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
-from cryptography.hazmat.primitives import hashes, serialization
 from prometheus_client import Gauge
 
 from webhook import certrotation, tls
@@ -62,8 +59,6 @@ SECRET_LABELS = {
 MAX_CONFLICTS = 5
 START_TIMEOUT = 30.0
 
-_BAD_MATERIAL = (ValueError, TypeError, UnsupportedAlgorithm, InvalidSignature)
-
 
 class CertManagerError(Exception):
     """The certificates could not be put in place."""
@@ -89,72 +84,14 @@ class Material:
         return self.data.get(tls.CA_CERT, b"")
 
 
-def cert_facts(cert: x509.Certificate) -> CertFacts:
-    try:
-        san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
-        names = [*san.get_values_for_type(x509.DNSName)]
-        names += [str(ip) for ip in san.get_values_for_type(x509.IPAddress)]
-    except x509.ExtensionNotFound:
-        names = []
-    try:
-        is_ca = cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
-    except x509.ExtensionNotFound:
-        is_ca = False
-    return CertFacts(
-        not_before=cert.not_valid_before_utc,
-        not_after=cert.not_valid_after_utc,
-        fingerprint=cert.fingerprint(hashes.SHA256()).hex(),
-        sans=frozenset(name.lower() for name in names),
-        is_ca=is_ca,
-    )
-
-
-def _certs(pem: bytes) -> list[x509.Certificate]:
-    if not pem.strip():
-        return []
-    try:
-        return x509.load_pem_x509_certificates(pem)
-    except _BAD_MATERIAL:
-        return []
-
-
-def _key_matches(cert: x509.Certificate, key_pem: bytes) -> bool:
-    try:
-        key = serialization.load_pem_private_key(key_pem, password=None)
-        spki = serialization.PublicFormat.SubjectPublicKeyInfo
-        der = serialization.Encoding.DER
-        return bool(
-            key.public_key().public_bytes(der, spki) == cert.public_key().public_bytes(der, spki)
-        )
-    except _BAD_MATERIAL:
-        return False
-
-
 def inspect(data: Mapping[str, bytes]) -> Material:
     """Parse the Secret's data; anything missing or broken is reported as absent."""
-    bundle = _certs(data.get(tls.CA_CERT, b""))
-    facts = tuple(cert_facts(cert) for cert in bundle)
-    pems = {
-        f.fingerprint: cert.public_bytes(serialization.Encoding.PEM)
-        for f, cert in zip(facts, bundle, strict=True)
-    }
-    ca: CertFacts | None = None
-    if bundle and _key_matches(bundle[0], data.get(tls.CA_KEY, b"")):
-        ca = facts[0]
-    leaf: CertFacts | None = None
-    chains = False
-    leaf_certs = _certs(data.get(tls.TLS_CERT, b""))
-    if leaf_certs and _key_matches(leaf_certs[0], data.get(tls.TLS_KEY, b"")):
-        leaf = cert_facts(leaf_certs[0])
-        if bundle:
-            with contextlib.suppress(*_BAD_MATERIAL):
-                leaf_certs[0].verify_directly_issued_by(bundle[0])
-                chains = True
-    return Material(dict(data), Observed(ca, leaf, chains, facts), pems)
+    observed, pems = tls.observe_secret(data)
+    return Material(dict(data), observed, pems)
 
 
 def bundle_facts(pem: bytes) -> list[CertFacts]:
-    return [cert_facts(cert) for cert in _certs(pem)]
+    return tls.certificate_facts(pem)
 
 
 # --- the manager -------------------------------------------------------------------------------

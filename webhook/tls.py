@@ -12,7 +12,7 @@ import secrets
 import ssl
 import sys
 import tempfile
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -23,6 +23,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from webhook.certrotation import CertFacts, Observed
+
 __all__ = [
     "CA_CERT",
     "CA_KEY",
@@ -30,6 +32,7 @@ __all__ = [
     "TLS_KEY",
     "CertBundle",
     "CertReloader",
+    "certificate_facts",
     "certificate_sans",
     "ensure_dev_certs",
     "generate_bundle",
@@ -37,6 +40,7 @@ __all__ = [
     "harden_server_context",
     "issue_serving_cert",
     "not_valid_after",
+    "observe_secret",
     "service_dns_names",
     "write_bundle",
     "write_file_atomic",
@@ -577,3 +581,69 @@ def _reuse_problem(
     if missing:
         return f"tls.crt does not cover {', '.join(missing)}"
     return None
+
+
+# --- facts for certificate rotation (webhook.certrotation decides, from these) ---------------
+
+
+def certificate_facts(pem: bytes) -> list[CertFacts]:
+    """Facts of every certificate in a PEM bundle; none when it does not parse."""
+    return [_facts(cert) for cert in _parse_bundle(pem)]
+
+
+def observe_secret(data: Mapping[str, bytes]) -> tuple[Observed, dict[str, bytes]]:
+    """What a certificate Secret (ca.crt, ca.key, tls.crt, tls.key) holds, as certrotation
+    reads it, and each CA of its bundle by fingerprint. Broken parts count as absent."""
+    bundle = _parse_bundle(data.get(CA_CERT, b""))
+    facts = tuple(_facts(cert) for cert in bundle)
+    pems = {
+        fact.fingerprint: cert.public_bytes(serialization.Encoding.PEM)
+        for fact, cert in zip(facts, bundle, strict=True)
+    }
+    ca = facts[0] if bundle and _key_matches(bundle[0], data.get(CA_KEY, b"")) else None
+    leaf: CertFacts | None = None
+    chains = False
+    leaves = _parse_bundle(data.get(TLS_CERT, b""))
+    if leaves and _key_matches(leaves[0], data.get(TLS_KEY, b"")):
+        leaf = _facts(leaves[0])
+        if bundle:
+            with contextlib.suppress(*_BadMaterial):
+                leaves[0].verify_directly_issued_by(bundle[0])
+                chains = True
+    return Observed(ca, leaf, chains, facts), pems
+
+
+def _facts(cert: x509.Certificate) -> CertFacts:
+    try:
+        san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+        names = [*san.get_values_for_type(x509.DNSName)]
+        names += [str(ip) for ip in san.get_values_for_type(x509.IPAddress)]
+    except x509.ExtensionNotFound:
+        names = []
+    try:
+        is_ca = cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
+    except x509.ExtensionNotFound:
+        is_ca = False
+    return CertFacts(
+        not_before=cert.not_valid_before_utc,
+        not_after=cert.not_valid_after_utc,
+        fingerprint=cert.fingerprint(hashes.SHA256()).hex(),
+        sans=frozenset(name.lower() for name in names),
+        is_ca=is_ca,
+    )
+
+
+def _parse_bundle(pem: bytes) -> list[x509.Certificate]:
+    if not pem.strip():
+        return []
+    try:
+        return x509.load_pem_x509_certificates(pem)
+    except _BadMaterial:
+        return []
+
+
+def _key_matches(cert: x509.Certificate, key_pem: bytes) -> bool:
+    try:
+        return _same_public_key(cert.public_key(), _issuer_key(key_pem).public_key())
+    except _BadMaterial:
+        return False
