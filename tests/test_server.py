@@ -6,14 +6,19 @@ import base64
 import copy
 import json
 import ssl
+from pathlib import Path
 from typing import Any
 
 import httpx
 import jsonpatch
 import pytest
 
-from tests.conftest import load_fixture
-from tests.server_harness import RunningServer
+from tests.conftest import EXAMPLE_CONFIG, load_fixture
+from tests.server_harness import RunningServer, running_server
+from webhook.app import Runtime
+from webhook.config import Config
+from webhook.configstore import ConfigStore
+from webhook.tenancy import TenancyView
 from webhook.tls import generate_bundle, write_bundle
 
 
@@ -298,3 +303,34 @@ def test_deeply_nested_object_is_refused_cleanly(server: RunningServer) -> None:
     assert response.json()["error"]
     with server.client() as client:
         assert client.get("/healthz").status_code == 200  # still serving
+
+
+class _BrokenView(TenancyView):
+    def tenant_of(self, namespace: str | None, config: Config) -> str | None:
+        raise RuntimeError("a bug in a policy")
+
+
+class _BrokenTenancy:
+    async def view_for(self, namespace: str | None) -> TenancyView:
+        return _BrokenView({})
+
+    def readiness(self) -> tuple[bool, list[str]]:
+        return True, []
+
+
+def test_a_policy_that_crashes_denies_and_logs_the_uid(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    runtime = Runtime(ConfigStore(EXAMPLE_CONFIG), _BrokenTenancy())
+    review = load_fixture("pod-create-plain.json", mutating=True)
+    with running_server(runtime, tmp_path) as broken:
+        for path in ("/mutate", "/validate"):
+            response = answer(broken, path, review)
+            assert response["allowed"] is False
+            assert response["status"]["code"] == 500
+            assert "not admitted" in response["status"]["message"]
+            assert "patch" not in response
+    assert any(
+        review["request"]["uid"] in record.getMessage() and record.exc_info
+        for record in caplog.records
+    )
