@@ -32,8 +32,10 @@ def free_port() -> int:
 @dataclass
 class RunningServer:
     url: str
+    port: int
     ca_file: Path
     runtime: Runtime
+    ssl_context: ssl.SSLContext  # the live one: a CertReloader can swap its chain
 
     def client(self, **kwargs: object) -> httpx.Client:
         """An HTTPS client that trusts only this server's CA."""
@@ -42,9 +44,13 @@ class RunningServer:
 
 
 @contextmanager
-def running_server(runtime: Runtime, cert_dir: Path) -> Iterator[RunningServer]:
-    """Run the app under uvicorn + TLS in a background thread for the length of the block."""
-    write_bundle(generate_bundle("tenant-guard", "tenant-guard"), cert_dir)
+def running_server(
+    runtime: Runtime, cert_dir: Path, *, new_certs: bool = True
+) -> Iterator[RunningServer]:
+    """Run the app under uvicorn + TLS in a background thread for the length of the block,
+    with a fresh CA written to cert_dir (or, with new_certs=False, the files already there)."""
+    if new_certs:
+        write_bundle(generate_bundle("tenant-guard", "tenant-guard"), cert_dir)
     port = free_port()
     config = uvicorn.Config(
         create_app(runtime),
@@ -67,7 +73,9 @@ def running_server(runtime: Runtime, cert_dir: Path) -> Iterator[RunningServer]:
             raise RuntimeError("tenant-guard test server did not start")
         time.sleep(0.02)
     try:
-        yield RunningServer(f"https://127.0.0.1:{port}", cert_dir / "ca.crt", runtime)
+        yield RunningServer(
+            f"https://127.0.0.1:{port}", port, cert_dir / "ca.crt", runtime, config.ssl
+        )
     finally:
         server.should_exit = True
         thread.join(timeout=10)

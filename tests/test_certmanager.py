@@ -19,17 +19,18 @@ from typing import Any
 import httpx
 import kubernetes.client
 import pytest
-import uvicorn
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from tests.conftest import EXAMPLE_CONFIG
 from tests.fake_apiserver import FakeApiServer
-from tests.server_harness import cluster_config_file, free_port, runtime_for, serve_process
+from tests.server_harness import (
+    cluster_config_file,
+    free_port,
+    running_server,
+    runtime_for,
+    serve_process,
+)
 from webhook import tls
-from webhook.app import create_app
 from webhook.certmanager import (
     CertManager,
     CertManagerError,
@@ -42,7 +43,7 @@ from webhook.cluster import (
     ClusterApiError,
     StoredSecret,
 )
-from webhook.tls import CertReloader, harden_server_context
+from webhook.tls import CertReloader
 
 NS = "tenant-guard"
 SECRET = "tenant-guard-tls"
@@ -69,39 +70,8 @@ def certs(pem: bytes) -> list[x509.Certificate]:
 
 
 def make_ca(not_before: datetime, not_after: datetime, cn: str = "old CA") -> tuple[bytes, bytes]:
-    """A CA with an exact validity window (webhook.tls.generate_ca always starts now)."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
-    usage = x509.KeyUsage(
-        digital_signature=False,
-        content_commitment=False,
-        key_encipherment=False,
-        data_encipherment=False,
-        key_agreement=False,
-        key_cert_sign=True,
-        crl_sign=True,
-        encipher_only=False,
-        decipher_only=False,
-    )
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(not_before)
-        .not_valid_after(not_after)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .add_extension(usage, critical=True)
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
-        .sign(key, hashes.SHA256())
-    )
-    key_pem = key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    )
-    return cert.public_bytes(serialization.Encoding.PEM), key_pem
+    """A CA valid from (about) not_before to not_after."""
+    return tls.generate_ca(cn, days=(not_after - not_before).days, now=not_before)
 
 
 def secret_data(
@@ -484,44 +454,21 @@ def test_real_tls_server_serves_the_renewed_certificate_after_reload(
     ):
         (cert_dir / name).write_bytes(content)  # what this pod served before the rotation
 
-    port = free_port()
-    config = uvicorn.Config(
-        create_app(runtime_for(EXAMPLE_CONFIG)),
-        host="127.0.0.1",
-        port=port,
-        ssl_certfile=str(cert_dir / "tls.crt"),
-        ssl_keyfile=str(cert_dir / "tls.key"),
-        log_level="warning",
-        lifespan="on",
-    )
-    config.load()
-    assert config.ssl is not None
-    harden_server_context(config.ssl)
-    reloader = CertReloader(config.ssl, cert_dir / "tls.crt", cert_dir / "tls.key")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    try:
-        deadline = time.monotonic() + 10
-        while not server.started:
-            assert thread.is_alive() and time.monotonic() < deadline, "server did not start"
-            time.sleep(0.02)
+    with running_server(runtime_for(EXAMPLE_CONFIG), cert_dir, new_certs=False) as server:
+        reloader = CertReloader(server.ssl_context, cert_dir / "tls.crt", cert_dir / "tls.key")
         old_serial = certs(old_leaf[0])[0].serial_number
-        assert _served_serial(port, cert_dir / "ca.crt") == old_serial
+        assert _served_serial(server.port, cert_dir / "ca.crt") == old_serial
 
         result = manager.sync()  # the CA is due: new CA, new serving certificate
         assert result.files_written
         bundle = cert_dir / "ca.crt"  # now new CA + old CA, as in the caBundles
         assert len(certs(bundle.read_bytes())) == 2
-        assert _served_serial(port, bundle) == old_serial, "the old chain is still trusted"
+        assert _served_serial(server.port, bundle) == old_serial, "the old chain is still trusted"
 
         assert reloader.check_once() is True
         new_serial = certs(fake.secret_data(NS, SECRET)["tls.crt"])[0].serial_number
         assert new_serial != old_serial
-        assert _served_serial(port, bundle) == new_serial
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
+        assert _served_serial(server.port, bundle) == new_serial
 
 
 # --- the command ---------------------------------------------------------------------------------

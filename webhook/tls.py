@@ -88,12 +88,20 @@ class CertBundle:
     key_pem: bytes
 
 
-def generate_ca(common_name: str = "tenant-guard CA", days: int = 3650) -> tuple[bytes, bytes]:
-    """Create a self-signed CA that may sign leaf certificates only; return (cert PEM, key PEM)."""
+def generate_ca(
+    common_name: str = "tenant-guard CA", days: int = 3650, *, now: datetime | None = None
+) -> tuple[bytes, bytes]:
+    """Create a self-signed CA that may sign leaf certificates only; return (cert PEM, key PEM).
+
+    `now` moves the validity window, as for issue_serving_cert.
+    """
     if days <= 0:
         raise ValueError("days must be positive")
+    if now is None:
+        now = datetime.now(UTC)
+    elif now.tzinfo is None:
+        raise ValueError("now must be timezone-aware")
     key = ec.generate_private_key(ec.SECP256R1())
-    now = datetime.now(UTC)
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
     cert = (
         x509.CertificateBuilder()
