@@ -17,11 +17,16 @@ class ConfigStore:
     """Holds the last good config. A ConfigMap mount swaps symlinks and sends no reliable
     filesystem events, so the file is polled and compared by content."""
 
-    def __init__(self, path: Path, config: Config | None = None) -> None:
+    def __init__(self, path: Path | None, config: Config | None = None) -> None:
+        """`path` None: a store that never reloads (give `config`)."""
+        if config is None:
+            if path is None:
+                raise ValueError("a ConfigStore needs a path or a config")
+            config = load_config(path)
         self.path = path
-        self.current: Config = config if config is not None else load_config(path)
+        self.current: Config = config
         _settle()
-        self._digest = self._read_digest()
+        self._digest = self._read_digest(path) if path is not None else None
         self.reloads = 0
         self.failures = 0
         self.last_error: str | None = None
@@ -29,25 +34,20 @@ class ConfigStore:
     @classmethod
     def fixed(cls, config: Config) -> ConfigStore:
         """A store that never reloads (tests, benchmarks)."""
-        store = cls.__new__(cls)
-        store.path = Path()
-        store.current = config
-        store._digest = None
-        store.reloads = store.failures = 0
-        store.last_error = None
-        return store
+        return cls(None, config)
 
-    def _read_digest(self) -> str | None:
+    @staticmethod
+    def _read_digest(path: Path) -> str | None:
         try:
-            return hashlib.sha256(self.path.read_bytes()).hexdigest()
+            return hashlib.sha256(path.read_bytes()).hexdigest()
         except OSError:
             return None
 
     def check_once(self) -> bool:
         """Reload if the file changed; True when a new config was swapped in."""
-        if self._digest is None and self.path == Path():
+        if self.path is None:
             return False
-        digest = self._read_digest()
+        digest = self._read_digest(self.path)
         if digest == self._digest:
             return False
         self._digest = digest
