@@ -13,7 +13,7 @@ from webhook import logs
 from webhook.app import Runtime, create_app
 from webhook.config import ConfigError
 from webhook.configstore import ConfigStore
-from webhook.tls import CertReloader, ensure_dev_certs, harden_server_context, not_valid_after
+from webhook.tls import CertReloader, ensure_dev_certs, harden_server_context
 
 log = logging.getLogger("tenant_guard.server")
 
@@ -91,12 +91,11 @@ def serve(args: argparse.Namespace) -> int:
     config.load()
     assert config.ssl is not None
     harden_server_context(config.ssl)
+    # It reads the files uvicorn just loaded, so its expiry is known from the start.
     reloader = CertReloader(config.ssl, cert_file, key_file, interval=args.cert_poll_seconds)
     runtime.metrics.cert_expiry.set_function(
         lambda: reloader.current_not_after.timestamp() if reloader.current_not_after else 0.0
     )
-    if reloader.current_not_after is None:
-        reloader.current_not_after = not_valid_after(cert_file.read_bytes())
     runtime.background.append(reloader.run)
     log.info("tenant-guard listening on https://%s:%d", args.host, args.port)
     uvicorn.Server(config).run()
