@@ -52,7 +52,12 @@ def eventually(check: Callable[[], bool], timeout: float = 5.0, what: str = "con
 
 
 def routes_of(view: ClusterView) -> dict[str, set[tuple[str, str]]]:
-    return {host: set(members) for host, members in view.routes.items()}
+    """{host: {(namespace, name)}} of the VirtualServices routing each host."""
+    routes: dict[str, set[tuple[str, str]]] = {}
+    for host, members in view.routes.items():
+        assert {ref.kind for ref in members} == {"VirtualService"}
+        routes[host] = {(ref.namespace, ref.name) for ref in members}
+    return routes
 
 
 @pytest.fixture

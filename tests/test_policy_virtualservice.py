@@ -33,6 +33,7 @@ from tests.builders import (
 from webhook.config import Config
 from webhook.hosts import route_key
 from webhook.policies import virtualservice as vs_policy
+from webhook.snapshot import RouteRef
 
 ANY = object()  # any owner: the row only fixes that the host is denied, and by which rule
 
@@ -284,13 +285,13 @@ def test_wildcard_message_names_only_the_captured_claims() -> None:
 # --- collisions with existing VirtualServices ------------------------------------------------
 
 
-def _routes(*entries: tuple[str, str, str, str]) -> dict[str, set[tuple[str, str]]]:
-    """{route_key: {(namespace, name)}} from (host, namespace of the VS, namespace, name)."""
-    routes: dict[str, set[tuple[str, str]]] = {}
+def _routes(*entries: tuple[str, str, str, str]) -> dict[str, set[RouteRef]]:
+    """{route_key: {(kind, namespace, name)}} from (host, namespace of the VS, namespace, name)."""
+    routes: dict[str, set[RouteRef]] = {}
     for host, vs_namespace, namespace, name in entries:
         key = route_key(host, vs_namespace, "cluster.local")
         assert key is not None
-        routes.setdefault(key, set()).add((namespace, name))
+        routes.setdefault(key, set()).add(RouteRef("VirtualService", namespace, name))
     return routes
 
 
@@ -369,7 +370,7 @@ COLLISION_ROWS = [
 
 @pytest.mark.parametrize(("hosts", "routes", "operation", "expected"), COLLISION_ROWS)
 def test_collision_with_existing_virtualservice(
-    hosts: list[str], routes: dict[str, set[tuple[str, str]]], operation: str, expected: Any
+    hosts: list[str], routes: dict[str, set[RouteRef]], operation: str, expected: Any
 ) -> None:
     config = config_for("allow")
     view = make_view(routes=routes)

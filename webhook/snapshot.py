@@ -6,7 +6,7 @@ import enum
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, NamedTuple, TypeVar
 
 T = TypeVar("T")
 K = TypeVar("K")
@@ -21,6 +21,14 @@ ERROR = "ERROR"
 HTTP_GONE = 410
 # Reasons the API server gives when a resourceVersion or continue token is no longer served.
 _EXPIRED_REASONS = frozenset({"Expired", "Gone"})
+
+
+class RouteRef(NamedTuple):
+    """An object that routes a host, as the collision index holds it."""
+
+    kind: str  # VirtualService, HTTPRoute, ...: collisions are judged across APIs
+    namespace: str
+    name: str
 
 
 class ErrorAction(enum.Enum):

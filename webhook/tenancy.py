@@ -8,8 +8,9 @@ from types import MappingProxyType
 from typing import Protocol
 
 from webhook.config import ENFORCEMENT_LABEL, Config, Enforcement
+from webhook.snapshot import RouteRef
 
-_EMPTY: Mapping[str, frozenset[tuple[str, str]]] = MappingProxyType({})
+_EMPTY: Mapping[str, frozenset[RouteRef]] = MappingProxyType({})
 
 
 @dataclass(frozen=True)
@@ -18,11 +19,11 @@ class TenancyView:
 
     `namespaces` maps a namespace to its labels; a namespace missing from it is unknown, which
     counts as a platform namespace. `routes` maps a routed host (see hosts.route_key) to the
-    VirtualServices (namespace, name) that route it; it is empty offline.
+    objects (kind, namespace, name) that route it, whichever API; it is empty offline.
     """
 
     namespaces: Mapping[str, Mapping[str, str]]
-    routes: Mapping[str, frozenset[tuple[str, str]]] = field(default_factory=lambda: _EMPTY)
+    routes: Mapping[str, frozenset[RouteRef]] = field(default_factory=lambda: _EMPTY)
 
     def tenant_of(self, namespace: str | None, config: Config) -> str | None:
         if namespace is None:

@@ -22,7 +22,7 @@ from kubernetes.client.exceptions import ApiException
 
 from webhook import snapshot
 from webhook.cluster.client import describe_error, reason_of
-from webhook.snapshot import CacheState, Change, ErrorAction
+from webhook.snapshot import CacheState, Change, ErrorAction, RouteRef
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +45,7 @@ REQUIRED_RBAC: tuple[Mapping[str, Sequence[str]], ...] = (
 
 ListCall = Callable[..., Any]
 Labels = Mapping[str, str]
-RouteIndex = Mapping[str, frozenset[tuple[str, str]]]
+RouteIndex = Mapping[str, frozenset[RouteRef]]
 
 _EMPTY_LABELS: Labels = MappingProxyType({})
 _DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
@@ -436,9 +436,9 @@ def _namespace_labels(obj: Mapping[str, Any]) -> Labels:
     return MappingProxyType({str(k): str(v) for k, v in labels.items()})
 
 
-def _member(key: str) -> tuple[str, str]:
+def _member(kind: str, key: str) -> RouteRef:
     namespace, _, name = key.partition("/")
-    return namespace, name
+    return RouteRef(kind, namespace, name)
 
 
 class ClusterView:
@@ -683,5 +683,8 @@ class ClusterView:
         return frozenset(keys)
 
     def _update_routes(self, changes: Sequence[Change[frozenset[str]]]) -> None:
-        moves = [(_member(c.key), c.old or frozenset(), c.new or frozenset()) for c in changes]
+        moves = [
+            (_member("VirtualService", c.key), c.old or frozenset(), c.new or frozenset())
+            for c in changes
+        ]
         self._routes = MappingProxyType(snapshot.reindex(self._routes, moves))

@@ -222,10 +222,16 @@ def _captured_claims(host: str, tenant: str, config: Config) -> _Problem | None:
 
 
 def collision_problem(
-    raw: str, namespace: str, name: str, tenant: str, view: TenancyView, config: Config
+    raw: str,
+    namespace: str,
+    name: str,
+    tenant: str,
+    view: TenancyView,
+    config: Config,
+    kind: str = "VirtualService",
 ) -> _Problem | None:
-    """A host another tenant's existing VirtualService already routes (cluster mode): the same
-    host, or a wildcard of theirs that covers it (Istio would split the traffic between them)."""
+    """A host another tenant's existing route already routes (cluster mode): the same host, or
+    a wildcard of theirs that covers it (the traffic would be split between them)."""
     if not view.routes:
         return None
     key = route_key(raw, namespace, config.domain)
@@ -235,15 +241,15 @@ def collision_problem(
     if not is_wildcard(key):
         candidates += [f"*.{domain}" for domain in proper_suffixes(key)]
     for candidate in candidates:
-        for other_namespace, other_name in sorted(view.routes.get(candidate, ())):
-            if (other_namespace, other_name) == (namespace, name):
+        for ref in sorted(view.routes.get(candidate, ())):
+            if ref == (kind, namespace, name):
                 continue  # an UPDATE must not collide with itself
-            other = view.tenant_of(other_namespace, config)
+            other = view.tenant_of(ref.namespace, config)
             if other is not None and other != tenant:
                 routed = "" if candidate == key else f" (as {candidate})"
                 return _Problem(
                     "host-collision",
-                    f"is already routed by VirtualService {other_namespace}/{other_name} of "
+                    f"is already routed by {ref.kind} {ref.namespace}/{ref.name} of "
                     f"tenant {show(other)}{routed}",
                     "use a host of your own; two tenants routing one host would split its traffic",
                     other,

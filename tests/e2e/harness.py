@@ -1,0 +1,407 @@
+"""A real control plane for the e2e suite (envtest convention): etcd and kube-apiserver from
+KUBEBUILDER_ASSETS on 127.0.0.1, every CRD under shared/fixtures/crds, tenant-guard serving
+against it with the webhook configurations rendered from deploy/, and kubectl to drive it."""
+
+from __future__ import annotations
+
+import base64
+import os
+import shutil
+import socket
+import ssl
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import yaml
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from tests.builders import shared_dir
+from webhook.tls import generate_bundle, write_bundle
+
+ROOT = Path(__file__).resolve().parents[2]
+SHARED = shared_dir()
+CRDS = SHARED / "fixtures" / "crds"
+ASSETS = os.environ.get("KUBEBUILDER_ASSETS", "")
+
+# The config tenant-guard starts with; tests that change it write the file and wait for reload.
+CONFIG: dict[str, Any] = {
+    "tenantLabel": "tenant",
+    "enforcement": "enforce",
+    "unclaimedHosts": "allow",
+    "sharedGateways": ["istio-system/public-gateway"],
+    "labelAdmins": {"groups": ["system:masters"]},
+    "proxyDefaults": {"cpu": "100m", "cpuLimit": "500m", "memory": "128Mi", "memoryLimit": "256Mi"},
+    "tenants": {
+        "tenant-a": {"hosts": ["a.example.com", "*.a.example.com"]},
+        "tenant-b": {"hosts": ["shop.example.org"]},
+    },
+}
+
+
+def why_skipped() -> str | None:
+    """Why the e2e suite cannot run here, or None when it can."""
+    if not ASSETS:
+        return (
+            "KUBEBUILDER_ASSETS is not set: the e2e suite needs a directory with "
+            "kube-apiserver and etcd binaries (see README: Running the e2e suite)"
+        )
+    missing = [b for b in ("kube-apiserver", "etcd") if not (Path(ASSETS) / b).exists()]
+    if missing:
+        return f"KUBEBUILDER_ASSETS={ASSETS} lacks {', '.join(missing)}"
+    if shutil.which("kubectl") is None:
+        return "kubectl is not on PATH"
+    if not (CRDS / "istio-networking-crds.yaml").exists():
+        return f"CRDs not found under {CRDS} (set TENANT_GUARD_SHARED)"
+    return None
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def wait_for(check: Callable[[], object], what: str, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if check():
+                return
+        except Exception:  # not up yet
+            pass
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:g}s waiting for {what}")
+        time.sleep(0.25)
+
+
+def start_process(cmd: list[str], log: Path, **kwargs: Any) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(cmd, stdout=log.open("ab"), stderr=subprocess.STDOUT, **kwargs)
+
+
+def stop_process(process: subprocess.Popen[bytes]) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=10)
+
+
+def write_service_account_keys(directory: Path) -> tuple[Path, Path]:
+    """(public key file, private key file) for signing service-account tokens.
+
+    The API server wants public keys in --service-account-key-file; the serving certificate's
+    private key is not one, and giving it that file makes the server refuse to start.
+    """
+    directory.mkdir(parents=True, exist_ok=True)
+    key = ec.generate_private_key(ec.SECP256R1())
+    private = directory / "sa.key"
+    public = directory / "sa.pub"
+    private.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.TraditionalOpenSSL,
+            serialization.NoEncryption(),
+        )
+    )
+    private.chmod(0o600)
+    public.write_bytes(
+        key.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+    )
+    return public, private
+
+
+@dataclass
+class ControlPlane:
+    """etcd + kube-apiserver on loopback; restartable, with an admin kubeconfig."""
+
+    workdir: Path
+    etcd_port: int = field(default_factory=free_port)
+    peer_port: int = field(default_factory=free_port)
+    api_port: int = field(default_factory=free_port)
+    token: str = "e2e-admin-token"
+    etcd: subprocess.Popen[bytes] | None = None
+    apiserver: subprocess.Popen[bytes] | None = None
+
+    @property
+    def kubeconfig(self) -> Path:
+        return self.workdir / "kubeconfig"
+
+    @property
+    def url(self) -> str:
+        return f"https://127.0.0.1:{self.api_port}"
+
+    def start(self) -> None:
+        work = self.workdir
+        self.etcd = start_process(
+            [
+                str(Path(ASSETS) / "etcd"),
+                "--data-dir",
+                str(work / "etcd"),
+                "--listen-client-urls",
+                f"http://127.0.0.1:{self.etcd_port}",
+                "--advertise-client-urls",
+                f"http://127.0.0.1:{self.etcd_port}",
+                "--listen-peer-urls",
+                f"http://127.0.0.1:{self.peer_port}",
+            ],
+            work / "etcd.log",
+        )
+        if not (work / "apiserver" / "tls.crt").exists():
+            write_bundle(generate_bundle("kubernetes", "default"), work / "apiserver")
+            write_service_account_keys(work / "apiserver")
+            (work / "tokens.csv").write_text(f'{self.token},e2e-admin,e2e-admin,"system:masters"\n')
+        self.start_apiserver()
+        self._write_kubeconfig()
+
+    def start_apiserver(self) -> None:
+        work = self.workdir
+        self.apiserver = start_process(
+            [
+                str(Path(ASSETS) / "kube-apiserver"),
+                "--etcd-servers",
+                f"http://127.0.0.1:{self.etcd_port}",
+                "--bind-address",
+                "127.0.0.1",
+                "--advertise-address",
+                "127.0.0.1",
+                "--secure-port",
+                str(self.api_port),
+                "--tls-cert-file",
+                str(work / "apiserver" / "tls.crt"),
+                "--tls-private-key-file",
+                str(work / "apiserver" / "tls.key"),
+                "--token-auth-file",
+                str(work / "tokens.csv"),
+                "--authorization-mode",
+                "RBAC",
+                "--service-account-issuer",
+                "https://kubernetes.default.svc",
+                "--service-account-key-file",
+                str(work / "apiserver" / "sa.pub"),
+                "--service-account-signing-key-file",
+                str(work / "apiserver" / "sa.key"),
+                "--service-cluster-ip-range",
+                "10.0.0.0/24",
+            ],
+            work / "apiserver.log",
+        )
+
+    def stop_apiserver(self) -> None:
+        if self.apiserver is not None:
+            stop_process(self.apiserver)
+            self.apiserver = None
+
+    def wait_ready(self, timeout: float = 90.0) -> None:
+        def ready() -> bool:
+            result = self.kubectl("get", "--raw", "/readyz", check=False)
+            return result.stdout == "ok"
+
+        wait_for(ready, "kube-apiserver to be ready", timeout)
+
+    def stop(self) -> None:
+        self.stop_apiserver()
+        if self.etcd is not None:
+            stop_process(self.etcd)
+            self.etcd = None
+
+    def _write_kubeconfig(self) -> None:
+        self.kubeconfig.write_text(
+            yaml.safe_dump(
+                {
+                    "apiVersion": "v1",
+                    "kind": "Config",
+                    "current-context": "e2e",
+                    "clusters": [
+                        {
+                            "name": "e2e",
+                            "cluster": {
+                                "server": self.url,
+                                "certificate-authority": str(self.workdir / "apiserver" / "ca.crt"),
+                            },
+                        }
+                    ],
+                    "users": [{"name": "admin", "user": {"token": self.token}}],
+                    "contexts": [{"name": "e2e", "context": {"cluster": "e2e", "user": "admin"}}],
+                }
+            )
+        )
+
+    def kubectl(
+        self, *args: str, stdin: str | None = None, check: bool = True, timeout: float = 60
+    ) -> subprocess.CompletedProcess[str]:
+        result = subprocess.run(
+            ["kubectl", "--kubeconfig", str(self.kubeconfig), *args],
+            input=stdin,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+        if check and result.returncode != 0:
+            raise AssertionError(f"kubectl {' '.join(args)} failed:\n{result.stderr}")
+        return result
+
+    def apply(
+        self, manifest: str, *extra: str, check: bool = True
+    ) -> subprocess.CompletedProcess[str]:
+        return self.kubectl("apply", "-f", "-", *extra, stdin=manifest, check=check)
+
+    def install_crds(self) -> None:
+        """Every CRD file the project's kinds come from, each Established before use."""
+        for crd_file in sorted(CRDS.glob("*.yaml")):
+            self.kubectl("apply", "--server-side", "-f", str(crd_file), timeout=120)
+        self.kubectl("wait", "--for=condition=Established", "--timeout=60s", "crd", "--all")
+
+
+@dataclass
+class TenantGuard:
+    """`tenant-guard serve --kubeconfig` as a process, with its own CA and config file."""
+
+    workdir: Path
+    kubeconfig: Path
+    port: int = field(default_factory=free_port)
+    extra_args: list[str] = field(default_factory=list)
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def config_file(self) -> Path:
+        return self.workdir / "config.yaml"
+
+    @property
+    def ca_file(self) -> Path:
+        return self.workdir / "hook" / "ca.crt"
+
+    @property
+    def log_file(self) -> Path:
+        return self.workdir / "tenant-guard.log"
+
+    def start(self, config: dict[str, Any] | None = None, wait: bool = True) -> None:
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        if config is not None or not self.config_file.exists():
+            self.config_file.write_text(yaml.safe_dump(config if config is not None else CONFIG))
+        if not self.ca_file.exists():
+            write_bundle(generate_bundle("tenant-guard", "tenant-guard"), self.workdir / "hook")
+        self.process = start_process(
+            [
+                sys.executable,
+                "-m",
+                "webhook",
+                "serve",
+                "--config",
+                str(self.config_file),
+                "--cert-dir",
+                str(self.workdir / "hook"),
+                "--port",
+                str(self.port),
+                "--kubeconfig",
+                str(self.kubeconfig),
+                "--config-poll-seconds",
+                "1",
+                *self.extra_args,
+            ],
+            self.log_file,
+            cwd=ROOT,
+        )
+        if wait:
+            wait_for(lambda: self.readyz().status_code == 200, "tenant-guard to be ready")
+
+    def stop(self) -> None:
+        if self.process is not None:
+            stop_process(self.process)
+            self.process = None
+
+    def get(self, path: str) -> httpx.Response:
+        context = ssl.create_default_context(cafile=str(self.ca_file))
+        return httpx.get(f"https://127.0.0.1:{self.port}{path}", verify=context, timeout=5)
+
+    def readyz(self) -> httpx.Response:
+        return self.get("/readyz")
+
+
+@dataclass
+class Cluster(ControlPlane):
+    """The control plane with tenant-guard registered as its admission webhook."""
+
+    guard: TenantGuard | None = None
+
+
+def webhook_configurations(port: int, ca_file: Path, overlay: str = "base") -> str:
+    """The shipped configurations from deploy/, pointed at a local server."""
+    rendered = subprocess.run(
+        ["kubectl", "kustomize", str(ROOT / "deploy" / overlay)],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    ca_bundle = base64.b64encode(ca_file.read_bytes()).decode()
+    docs = []
+    for doc in yaml.safe_load_all(rendered):
+        if doc and doc["kind"] in (
+            "ValidatingWebhookConfiguration",
+            "MutatingWebhookConfiguration",
+        ):
+            for hook in doc["webhooks"]:
+                path = hook["clientConfig"]["service"]["path"]
+                hook["clientConfig"] = {
+                    "url": f"https://127.0.0.1:{port}{path}",
+                    "caBundle": ca_bundle,
+                }
+            docs.append(doc)
+    assert len(docs) == 2, f"deploy/{overlay} must render both webhook configurations"
+    return yaml.safe_dump_all(docs)
+
+
+@contextmanager
+def running_cluster(workdir: Path) -> Iterator[Cluster]:
+    """A fresh control plane with CRDs, tenant-guard registered, namespaces tenant-a/-b."""
+    cluster = Cluster(workdir)
+    try:
+        cluster.start()
+        cluster.wait_ready()
+        cluster.install_crds()
+        guard = TenantGuard(workdir / "guard", cluster.kubeconfig)
+        cluster.guard = guard
+        guard.start()
+        cluster.apply(webhook_configurations(guard.port, guard.ca_file))
+        for name in ("tenant-a", "tenant-b"):
+            cluster.apply(namespace(name, name))
+            # No controller-manager here: the ServiceAccount admission plugin needs this.
+            cluster.kubectl("-n", name, "create", "serviceaccount", "default")
+        yield cluster
+    finally:
+        if cluster.guard is not None:
+            cluster.guard.stop()
+        cluster.stop()
+
+
+def namespace(name: str, tenant: str | None) -> str:
+    labels = {"tenant": tenant} if tenant else {}
+    return yaml.safe_dump(
+        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name, "labels": labels}}
+    )
+
+
+def virtualservice(namespace: str, name: str, hosts: list[str], **spec: Any) -> str:
+    return yaml.safe_dump(
+        {
+            "apiVersion": "networking.istio.io/v1",
+            "kind": "VirtualService",
+            "metadata": {"name": name, "namespace": namespace},
+            "spec": {
+                "hosts": hosts,
+                "http": [{"route": [{"destination": {"host": hosts[0]}}]}],
+                **spec,
+            },
+        }
+    )
