@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 
 import pytest
@@ -15,6 +16,15 @@ __all__ = ["EXAMPLE_CONFIG", "load_fixture"]
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
-    """tenant-guard serving the example config over real TLS on 127.0.0.1."""
-    with running_server(runtime_for(EXAMPLE_CONFIG), tmp_path_factory.mktemp("certs")) as running:
-        yield running
+    """tenant-guard serving the example config over real TLS on 127.0.0.1, writing a decision
+    log line per review as shipped (that code runs on every answer, so tests exercise it)."""
+    decisions = logging.getLogger("tenant_guard.decisions")
+    level = decisions.level
+    decisions.setLevel(logging.INFO)
+    try:
+        with running_server(
+            runtime_for(EXAMPLE_CONFIG), tmp_path_factory.mktemp("certs")
+        ) as running:
+            yield running
+    finally:
+        decisions.setLevel(level)

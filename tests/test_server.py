@@ -275,6 +275,34 @@ def test_pod_with_wrong_shaped_labels_is_denied_not_patched(server: RunningServe
 
 
 @pytest.mark.parametrize(
+    "metadata",
+    [
+        pytest.param("reviews", id="string"),
+        pytest.param(7, id="number"),
+        pytest.param(["reviews"], id="list"),
+        pytest.param(True, id="boolean"),
+    ],
+)
+@pytest.mark.parametrize(
+    ("path", "fixture", "mutating"),
+    [
+        pytest.param("/validate", "virtualservice-create-short-host.json", False, id="validate"),
+        pytest.param("/mutate", "pod-create-generatename-no-labels.json", True, id="mutate"),
+    ],
+)
+def test_metadata_that_is_not_an_object_is_denied_not_a_500(
+    server: RunningServer, path: str, fixture: str, mutating: bool, metadata: Any
+) -> None:
+    review = load_fixture(fixture, mutating=mutating)
+    review["request"]["object"]["metadata"] = metadata
+    response = answer(server, path, review)  # HTTP 200, the uid echoed
+    assert response["allowed"] is False
+    assert response["status"]["code"] == 400
+    assert "metadata must be an object" in response["status"]["message"]
+    assert "patch" not in response
+
+
+@pytest.mark.parametrize(
     "fixture",
     [
         pytest.param("gateway-create-https-credential.json", id="istio-gateway"),

@@ -186,7 +186,7 @@ def decide(
     obj = request.obj
     if obj is None:
         return _refuse(uid, handling.kind, f"{request.operation} request without an object")
-    problem = _kind_mismatch(obj, request.resource.group, handling.kind)
+    problem = _kind_mismatch(obj, request.resource.group, handling.kind) or _metadata_problem(obj)
     if problem:
         return _refuse(uid, handling.kind, problem)
 
@@ -287,6 +287,15 @@ def _kind_mismatch(obj: Mapping[str, Any], group: str, kind: str) -> str | None:
             f"the object is {obj.get('kind')!r} of apiVersion {api_version!r}, but the "
             f"request is for {kind} of group {group or 'core'!r}"
         )
+    return None
+
+
+def _metadata_problem(obj: Mapping[str, Any]) -> str | None:
+    # Every rule reads names and labels from metadata: an object without a usable one is not
+    # checkable, whatever its kind.
+    metadata = obj.get("metadata")
+    if metadata is not None and not isinstance(metadata, dict):
+        return f"the object's metadata must be an object, got {show(metadata)}"
     return None
 
 

@@ -252,7 +252,7 @@ def _record(
         )
     runtime.metrics.observe_latency(endpoint, elapsed)
     if decision_log.isEnabledFor(logging.INFO):
-        name = req.name or ((req.obj or {}).get("metadata") or {}).get("generateName")
+        name = req.name or _generate_name(req.obj)
         decision_log.info(
             "decision",
             extra={
@@ -277,3 +277,9 @@ def _record(
                 }
             },
         )
+
+
+def _generate_name(obj: dict[str, Any] | None) -> object:
+    # The log runs on every review, including those refused for their shape: read defensively.
+    metadata = obj.get("metadata") if obj else None
+    return metadata.get("generateName") if isinstance(metadata, dict) else None
