@@ -23,7 +23,7 @@ from tests.server_harness import (
     running_server,
     serve_process,
 )
-from tests.test_cluster import FAST, eventually
+from tests.test_cluster import FAST, eventually, settled
 from webhook.app import Runtime
 from webhook.cluster import ClusterView
 from webhook.config import parse_config
@@ -58,6 +58,7 @@ def live(fake: FakeApiServer, tmp_path: Path) -> Iterator[tuple[RunningServer, C
     )
     cluster.start()
     assert cluster.wait_synced(5), cluster.readiness()
+    eventually(lambda: settled(cluster), what="the Gateway API route watches to settle")
     tenancy = ClusterTenancy(cluster, lookup_timeout=0.5)
     runtime = Runtime(ConfigStore.fixed(config), tenancy)
     tenancy.export_metrics(runtime.metrics)
