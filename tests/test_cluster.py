@@ -39,6 +39,7 @@ FAST = WatchTuning(
     backoff_base=0.02,
     backoff_cap=0.2,
     quick_end=0.3,
+    discovery_cap=0.2,
 )
 
 
