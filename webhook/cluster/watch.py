@@ -567,7 +567,8 @@ class ClusterView:
             cache.stop(max(0.0, deadline - time.monotonic()))
 
     def wait_synced(self, timeout: float) -> bool:
-        """Block until both caches have listed once (startup only; requests never wait)."""
+        """Block until the namespace and VirtualService caches have listed once (startup and
+        tests only; requests never wait, and the Gateway API route watches may be waiting)."""
         deadline = time.monotonic() + timeout
         return self._namespace_cache.wait_synced(timeout) and self._vs_cache.wait_synced(
             max(0.0, deadline - time.monotonic())
