@@ -1,5 +1,8 @@
 """A fake Kubernetes API server that speaks enough HTTP for the real client's list/watch/get.
 
+Besides Namespaces and VirtualServices it serves the Gateway API routes that carry hostnames,
+each in the versions a test chooses, and can start serving one later (a CRD installed late).
+
 It also stores Secrets (GET/POST/PUT, with resourceVersion preconditions) and webhook
 configurations (GET/PATCH), for the certificate manager."""
 
@@ -24,9 +27,22 @@ from urllib.parse import parse_qs, urlsplit
 ISTIO_GROUP = "networking.istio.io"
 NAMESPACES = "namespaces"
 VIRTUALSERVICES = "virtualservices"
+GATEWAY_GROUP = "gateway.networking.k8s.io"
+HTTPROUTES = "httproutes"
+GRPCROUTES = "grpcroutes"
+TLSROUTES = "tlsroutes"
+GATEWAY_ROUTE_KINDS = {HTTPROUTES: "HTTPRoute", GRPCROUTES: "GRPCRoute", TLSROUTES: "TLSRoute"}
+# A full install: the standard channel's routes, and TLSRoute only in an older version, so that
+# discovery must look past the group's preferred version to find it.
+DEFAULT_GATEWAY_ROUTES: Mapping[str, Sequence[str]] = {
+    HTTPROUTES: ("v1", "v1beta1"),
+    GRPCROUTES: ("v1",),
+    TLSROUTES: ("v1alpha2",),
+}
 
 _NAMESPACE_PATH = re.compile(r"/api/v1/namespaces/([^/]+)")
 _VS_PATH = re.compile(rf"/apis/{re.escape(ISTIO_GROUP)}/([^/]+)/virtualservices")
+_GATEWAY_PATH = re.compile(rf"/apis/{re.escape(GATEWAY_GROUP)}/([^/]+)(?:/([^/]+))?")
 _SECRETS_PATH = re.compile(r"/api/v1/namespaces/([^/]+)/secrets(?:/([^/]+))?")
 WEBHOOK_KINDS = {
     "validatingwebhookconfigurations": "ValidatingWebhookConfiguration",
@@ -159,9 +175,13 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 class FakeApiServer:
-    """Namespaces and VirtualServices over HTTP on 127.0.0.1, with fault injection.
+    """Namespaces, VirtualServices and Gateway API routes over HTTP on 127.0.0.1, with fault
+    injection.
 
-    Resource versions are one counter across both collections, as in etcd.
+    Resource versions are one counter across all collections, as in etcd. `gateway_routes`
+    maps each route resource to the versions it is served in (absent: its CRD is not
+    installed); the group's versions are listed in the order first named there, and the
+    preferred one is `gateway_preferred_version` or else the first.
     """
 
     def __init__(
@@ -169,9 +189,13 @@ class FakeApiServer:
         *,
         istio_versions: Sequence[str] = ("v1", "v1beta1", "v1alpha3"),
         preferred_version: str | None = "v1",
+        gateway_routes: Mapping[str, Sequence[str]] = DEFAULT_GATEWAY_ROUTES,
+        gateway_preferred_version: str | None = None,
     ) -> None:
         self.istio_versions = tuple(istio_versions)
         self.preferred_version = preferred_version
+        self._gateway_routes = {r: tuple(v) for r, v in gateway_routes.items() if v}
+        self.gateway_preferred_version = gateway_preferred_version
         # "hang" (never answer) or an HTTP status code for GET /api/v1/namespaces/<name>.
         self.namespace_get_fault: str | int | None = None
         self.namespace_get_delay = 0.0
@@ -186,6 +210,7 @@ class FakeApiServer:
         self._collections = {
             NAMESPACES: _Collection("Namespace", namespaced=False),
             VIRTUALSERVICES: _Collection("VirtualService", namespaced=True),
+            **{r: _Collection(kind, namespaced=True) for r, kind in GATEWAY_ROUTE_KINDS.items()},
         }
         self._watchers: list[_Watcher] = []
         self._requests: list[RecordedRequest] = []
@@ -285,6 +310,31 @@ class FakeApiServer:
 
     def delete_virtualservice(self, namespace: str, name: str) -> str:
         return self._write(VIRTUALSERVICES, "DELETED", _virtualservice(namespace, name, ()))
+
+    # Gateway API routes: stored whether or not their resource is served, as etcd keeps CRs.
+
+    def serve_gateway_route(self, resource: str, versions: Sequence[str]) -> None:
+        """Start serving `resource` in `versions` (its CRD appears), or stop with ()."""
+        with self._lock:
+            routes = dict(self._gateway_routes)
+            if versions:
+                routes[resource] = tuple(versions)
+            else:
+                routes.pop(resource, None)
+            self._gateway_routes = routes
+
+    def add_route(
+        self, resource: str, namespace: str, name: str, hostnames: Iterable[str] | None
+    ) -> str:
+        return self._write(resource, "ADDED", _route(namespace, name, hostnames))
+
+    def update_route(
+        self, resource: str, namespace: str, name: str, hostnames: Iterable[str] | None
+    ) -> str:
+        return self._write(resource, "MODIFIED", _route(namespace, name, hostnames))
+
+    def delete_route(self, resource: str, namespace: str, name: str) -> str:
+        return self._write(resource, "DELETED", _route(namespace, name, ()))
 
     def _write(self, resource: str, event_type: str, obj: dict[str, Any]) -> str:
         with self._lock:
@@ -656,6 +706,8 @@ class FakeApiServer:
             return
         if path == "/apis":
             groups = [self._api_group()] if self.istio_versions else []
+            if self._gateway_routes:
+                groups.append(self._gateway_group())
             handler.send_json(200, {"kind": "APIGroupList", "apiVersion": "v1", "groups": groups})
         elif path == f"/apis/{ISTIO_GROUP}":
             if self.istio_versions:
@@ -668,6 +720,8 @@ class FakeApiServer:
             self._get_namespace(handler, match.group(1))
         elif (match := _VS_PATH.fullmatch(path)) and match.group(1) in self.istio_versions:
             self._collection(handler, VIRTUALSERVICES, f"{ISTIO_GROUP}/{match.group(1)}", query)
+        elif match := _GATEWAY_PATH.fullmatch(path):
+            self._gateway(handler, match.group(1), match.group(2), query)
         elif self._answer_fault(handler, "GET", path):
             return
         elif (match := _SECRETS_PATH.fullmatch(path)) and match.group(2):
@@ -689,6 +743,45 @@ class FakeApiServer:
                 "version": self.preferred_version,
             }
         return group
+
+    def _gateway_group(self) -> dict[str, Any]:
+        versions: list[str] = []
+        for served in self._gateway_routes.values():
+            versions += [v for v in served if v not in versions]
+        preferred = self.gateway_preferred_version or versions[0]
+        return {
+            "kind": "APIGroup",
+            "apiVersion": "v1",
+            "name": GATEWAY_GROUP,
+            "versions": [{"groupVersion": f"{GATEWAY_GROUP}/{v}", "version": v} for v in versions],
+            "preferredVersion": {
+                "groupVersion": f"{GATEWAY_GROUP}/{preferred}",
+                "version": preferred,
+            },
+        }
+
+    def _gateway(
+        self, handler: _Handler, version: str, resource: str | None, query: Mapping[str, str]
+    ) -> None:
+        """/apis/<group>/<version> (the resources served there) and the route collections."""
+        served = [r for r, versions in self._gateway_routes.items() if version in versions]
+        if resource is None and served:
+            resources = [
+                {
+                    "name": r,
+                    "singularName": GATEWAY_ROUTE_KINDS[r].lower(),
+                    "namespaced": True,
+                    "kind": GATEWAY_ROUTE_KINDS[r],
+                    "verbs": ["delete", "get", "list", "patch", "create", "update", "watch"],
+                }
+                for r in served
+            ]
+            body = {"kind": "APIResourceList", "apiVersion": "v1", "resources": resources}
+            handler.send_json(200, {**body, "groupVersion": f"{GATEWAY_GROUP}/{version}"})
+        elif resource in served:
+            self._collection(handler, resource, f"{GATEWAY_GROUP}/{version}", query)
+        else:
+            handler.send_json(404, _status(404, "NotFound", "the server could not find it"))
 
     def _get_namespace(self, handler: _Handler, name: str) -> None:
         fault = self.namespace_get_fault
@@ -867,4 +960,14 @@ def _virtualservice(namespace: str, name: str, hosts: Iterable[str]) -> dict[str
     return {
         "metadata": {"name": name, "namespace": namespace, "uid": f"uid-{namespace}-{name}"},
         "spec": {"hosts": list(hosts), "http": [{"route": [{"destination": {"host": "backend"}}]}]},
+    }
+
+
+def _route(namespace: str, name: str, hostnames: Iterable[str] | None) -> dict[str, Any]:
+    spec: dict[str, Any] = {"parentRefs": [{"name": "gateway"}], "rules": [{}]}
+    if hostnames is not None:
+        spec["hostnames"] = list(hostnames)
+    return {
+        "metadata": {"name": name, "namespace": namespace, "uid": f"uid-{namespace}-{name}"},
+        "spec": spec,
     }

@@ -12,7 +12,14 @@ from typing import Any
 import kubernetes.client
 import pytest
 
-from tests.fake_apiserver import NAMESPACES, VIRTUALSERVICES, FakeApiServer
+from tests.fake_apiserver import (
+    GRPCROUTES,
+    HTTPROUTES,
+    NAMESPACES,
+    TLSROUTES,
+    VIRTUALSERVICES,
+    FakeApiServer,
+)
 from webhook.cluster import (
     REQUIRED_RBAC,
     ClusterView,
@@ -32,6 +39,7 @@ FAST = WatchTuning(
     backoff_base=0.02,
     backoff_cap=0.2,
     quick_end=0.3,
+    discovery_cap=0.2,
 )
 
 
@@ -49,6 +57,11 @@ def eventually(check: Callable[[], bool], timeout: float = 5.0, what: str = "con
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {what}")
         time.sleep(0.01)
+
+
+def settled(view: ClusterView) -> bool:
+    """Every Gateway API route watch has listed once, or is waiting for its resource."""
+    return all(s.synced or s.waiting for s in view.gateway_route_status().values())
 
 
 def routes_of(view: ClusterView) -> dict[str, set[tuple[str, str]]]:
@@ -89,6 +102,7 @@ def make_view(fake: FakeApiServer) -> Iterator[Callable[..., ClusterView]]:
         if start:
             view.start()
             assert view.wait_synced(5), view.readiness()
+            eventually(lambda: settled(view), what="the Gateway API route watches to settle")
         return view
 
     yield make
@@ -174,6 +188,11 @@ def test_not_ready_before_the_first_list(
     assert reasons == [
         "namespaces: initial list not complete",
         "virtualservices.networking.istio.io: initial list not complete",
+        *(
+            f"{plural}.gateway.networking.k8s.io: initial list not complete "
+            "(collisions with these routes may be missed)"
+            for plural in (HTTPROUTES, GRPCROUTES, TLSROUTES)
+        ),
     ]
     assert view.stats()["namespaces_synced"] == 0
 
@@ -183,6 +202,7 @@ def test_not_ready_without_istio_and_says_why(make_view: Callable[..., ClusterVi
         view = make_view(bare, start=False)
         view.start()
         eventually(lambda: "not served" in " ".join(view.readiness()[1]), what="discovery error")
+        eventually(lambda: settled(view), what="the Gateway API route watches to settle")
         ready, reasons = view.readiness()
         assert not ready
         assert len(reasons) == 1  # namespaces are fine
@@ -372,11 +392,14 @@ def test_readiness_turns_stale_when_the_api_server_goes_away(
     fake.add_namespace("team-a", {"tenant": "a"})
     view = make_view(stale_after=0.3)
     fake.stop()
-    eventually(lambda: len(view.readiness()[1]) == 2, timeout=5, what="both caches stale")
+    eventually(lambda: len(view.readiness()[1]) == 5, timeout=5, what="all caches stale")
     ready, reasons = view.readiness()
     assert not ready
     assert reasons[0].startswith("namespaces: watch failing since ")
     assert reasons[1].startswith("virtualservices.networking.istio.io: watch failing since ")
+    for plural, reason in zip((HTTPROUTES, GRPCROUTES, TLSROUTES), reasons[2:], strict=True):
+        assert reason.startswith(f"{plural}.gateway.networking.k8s.io: watch failing since ")
+        assert reason.endswith("(collisions with these routes may be missed)")
     assert "last error:" in reasons[0] and "Connection refused" in reasons[0]
     assert dict(view.namespaces["team-a"]) == {"tenant": "a"}  # last good data still served
     assert view.stats()["namespaces_consecutive_failures"] >= 1
@@ -541,8 +564,17 @@ def test_load_api_client_rejects_both_sources() -> None:
 
 
 def test_required_rbac_is_read_only() -> None:
-    assert {(r["apiGroups"][0], r["resources"][0]) for r in REQUIRED_RBAC} == {
+    granted = {
+        (group, resource)
+        for rule in REQUIRED_RBAC
+        for group in rule["apiGroups"]
+        for resource in rule["resources"]
+    }
+    assert granted == {
         ("", "namespaces"),
         ("networking.istio.io", "virtualservices"),
+        ("gateway.networking.k8s.io", "httproutes"),
+        ("gateway.networking.k8s.io", "grpcroutes"),
+        ("gateway.networking.k8s.io", "tlsroutes"),
     }
     assert all(list(r["verbs"]) == ["get", "list", "watch"] for r in REQUIRED_RBAC)

@@ -502,6 +502,9 @@ def test_base_rbac_is_read_only_namespaces_and_virtualservices() -> None:
     assert granted == {
         ("", "namespaces"): ["get", "list", "watch"],
         (ISTIO_GROUP, "virtualservices"): ["get", "list", "watch"],
+        ("gateway.networking.k8s.io", "httproutes"): ["get", "list", "watch"],
+        ("gateway.networking.k8s.io", "grpcroutes"): ["get", "list", "watch"],
+        ("gateway.networking.k8s.io", "tlsroutes"): ["get", "list", "watch"],
     }
     assert all("nonResourceURLs" not in rule for _, _, rule in rules)
     (binding,) = objects(docs, "ClusterRoleBinding")

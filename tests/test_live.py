@@ -7,6 +7,7 @@ import copy
 import ssl
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,7 @@ import kubernetes.client
 import pytest
 
 from tests.conftest import EXAMPLE_CONFIG, load_fixture
-from tests.fake_apiserver import FakeApiServer
+from tests.fake_apiserver import GRPCROUTES, HTTPROUTES, TLSROUTES, FakeApiServer
 from tests.server_harness import (
     RunningServer,
     cluster_config_file,
@@ -23,7 +24,7 @@ from tests.server_harness import (
     running_server,
     serve_process,
 )
-from tests.test_cluster import FAST, eventually
+from tests.test_cluster import FAST, eventually, settled
 from webhook.app import Runtime
 from webhook.cluster import ClusterView
 from webhook.config import parse_config
@@ -51,6 +52,13 @@ def fake() -> Iterator[FakeApiServer]:
 
 @pytest.fixture
 def live(fake: FakeApiServer, tmp_path: Path) -> Iterator[tuple[RunningServer, ClusterView]]:
+    with live_server(fake, tmp_path) as running:
+        yield running
+
+
+@contextmanager
+def live_server(fake: FakeApiServer, tmp_path: Path) -> Iterator[tuple[RunningServer, ClusterView]]:
+    """The real server over TLS, its tenancy read from `fake` through the watch caches."""
     config = parse_config(CONFIG)
     api = kubernetes.client.ApiClient(kubernetes.client.Configuration(host=fake.url))
     cluster = ClusterView(
@@ -58,6 +66,7 @@ def live(fake: FakeApiServer, tmp_path: Path) -> Iterator[tuple[RunningServer, C
     )
     cluster.start()
     assert cluster.wait_synced(5), cluster.readiness()
+    eventually(lambda: settled(cluster), what="the Gateway API route watches to settle")
     tenancy = ClusterTenancy(cluster, lookup_timeout=0.5)
     runtime = Runtime(ConfigStore.fixed(config), tenancy)
     tenancy.export_metrics(runtime.metrics)
@@ -163,6 +172,126 @@ def test_readyz_reports_a_watch_that_keeps_failing(live: Any, fake: FakeApiServe
         eventually(namespaces_reported, timeout=10, what="readyz to report the namespace watch")
         metrics = client.get("/metrics").text
     assert 'tenant_guard_cache_objects{resource="namespaces"} 3.0' in metrics
+
+
+# --- collisions across APIs --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("resource", "kind", "hostnames", "host", "routed"),
+    [
+        pytest.param(
+            HTTPROUTES,
+            "HTTPRoute",
+            ["shop.partner-b.example"],
+            "shop.partner-b.example",
+            "",
+            id="httproute-same-host",
+        ),
+        pytest.param(
+            HTTPROUTES,
+            "HTTPRoute",
+            ["SHOP.partner-b.example."],
+            "shop.partner-b.example",
+            "",
+            id="httproute-host-normalised",
+        ),
+        pytest.param(
+            GRPCROUTES,
+            "GRPCRoute",
+            ["*.rpc-b.example"],
+            "api.rpc-b.example",
+            " (as *.rpc-b.example)",
+            id="grpcroute-wildcard-covers-it",
+        ),
+        pytest.param(
+            TLSROUTES,
+            "TLSRoute",
+            ["db.partner-b.example"],
+            "db.partner-b.example",
+            "",
+            id="tlsroute-same-host",
+        ),
+    ],
+)
+def test_host_routed_by_another_tenants_gateway_api_route_is_a_collision(
+    live: Any,
+    fake: FakeApiServer,
+    resource: str,
+    kind: str,
+    hostnames: list[str],
+    host: str,
+    routed: str,
+) -> None:
+    server, cluster = live
+    fake.add_route(resource, "tenant-b", "edge", hostnames)
+    eventually(lambda: cluster.stats()[f"{resource}_items"] == 1, what=f"the {kind}")
+    response = answer(server, "/validate", vs_review("tenant-a", "steal", [host]))
+    assert response["allowed"] is False
+    message = response["status"]["message"]
+    assert (
+        f'VirtualService tenant-a/steal: spec.hosts[0] "{host}" is already routed by '
+        f'{kind} tenant-b/edge of tenant "tenant-b"{routed}' in message
+    )
+
+
+def test_route_of_the_same_tenant_or_without_hostnames_does_not_collide(
+    live: Any, fake: FakeApiServer
+) -> None:
+    server, cluster = live
+    fake.add_route(HTTPROUTES, "tenant-a", "own", ["own.partner.example"])
+    fake.add_route(HTTPROUTES, "tenant-b", "catch-all", None)
+    eventually(lambda: cluster.stats()["httproutes_items"] == 2, what="both routes")
+    review = vs_review("tenant-a", "mine", ["own.partner.example"])
+    assert answer(server, "/validate", review)["allowed"] is True
+
+
+def test_collision_with_a_route_ends_when_the_route_is_deleted(
+    live: Any, fake: FakeApiServer
+) -> None:
+    server, cluster = live
+    fake.add_route(HTTPROUTES, "tenant-b", "shop", ["shop.partner-b.example"])
+    review = vs_review("tenant-a", "steal", ["shop.partner-b.example"])
+    eventually(lambda: "shop.partner-b.example" in cluster.routes, what="the HTTPRoute")
+    assert answer(server, "/validate", review)["allowed"] is False
+    fake.delete_route(HTTPROUTES, "tenant-b", "shop")
+    eventually(lambda: "shop.partner-b.example" not in cluster.routes, what="DELETED")
+    assert answer(server, "/validate", review)["allowed"] is True
+
+
+def gauge(name: str, resource: str) -> str:
+    return f'tenant_guard_{name}{{resource="{resource}"}}'
+
+
+def test_readyz_and_metrics_without_the_tlsroute_crd(fake: FakeApiServer, tmp_path: Path) -> None:
+    fake.serve_gateway_route(TLSROUTES, ())
+    fake.add_route(HTTPROUTES, "tenant-b", "shop", ["shop.partner-b.example"])
+    fake.add_route(GRPCROUTES, "tenant-b", "rpc", None)
+    with live_server(fake, tmp_path) as (server, cluster), server.client() as client:
+        ready = client.get("/readyz")
+        assert ready.status_code == 200
+        body = ready.json()
+        assert body["ready"] is True
+        (detail,) = body["detail"]
+        assert detail.startswith(
+            "tlsroutes.gateway.networking.k8s.io: watch waiting, no served version of "
+            "gateway.networking.k8s.io"
+        )
+
+        fake.serve_gateway_route(TLSROUTES, ("v1alpha2",))
+        fake.add_route(TLSROUTES, "tenant-b", "db", ["db.partner-b.example"])
+
+        def started() -> bool:
+            return client.get("/readyz").json() == {"ready": True, "detail": []}
+
+        eventually(started, what="the TLSRoute watch to start")
+        eventually(lambda: "db.partner-b.example" in cluster.routes, what="the TLSRoute")
+        metrics = client.get("/metrics").text
+    assert f"{gauge('cache_objects', 'httproutes')} 1.0" in metrics
+    assert f"{gauge('cache_objects', 'grpcroutes')} 1.0" in metrics
+    assert f"{gauge('cache_objects', 'tlsroutes')} 1.0" in metrics
+    for resource in (HTTPROUTES, GRPCROUTES, TLSROUTES):
+        assert f"{gauge('watch_restarts', resource)} 0.0" in metrics
 
 
 # --- the command: serve --kubeconfig ---------------------------------------------------------

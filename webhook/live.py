@@ -6,7 +6,7 @@ import asyncio
 import logging
 from collections.abc import Callable
 
-from webhook.cluster import ClusterView, NamespaceLookupError, load_api_client
+from webhook.cluster import GATEWAY_ROUTES, ClusterView, NamespaceLookupError, load_api_client
 from webhook.config import Config
 from webhook.hosts import route_key
 from webhook.metrics import Metrics
@@ -58,7 +58,8 @@ class ClusterTenancy:
         def stat(name: str) -> Callable[[], float]:
             return lambda: float(self.cluster.stats()[name])
 
-        for resource in ("namespaces", "virtualservices"):
+        routes = tuple(route.plural for route in GATEWAY_ROUTES)
+        for resource in ("namespaces", "virtualservices", *routes):
             metrics.cache_size.labels(resource).set_function(stat(f"{resource}_items"))
             metrics.watch_restarts.labels(resource).set_function(stat(f"{resource}_restarts"))
 

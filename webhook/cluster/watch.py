@@ -21,8 +21,18 @@ import kubernetes.config
 from kubernetes.client.exceptions import ApiException
 
 from webhook import snapshot
+from webhook.cluster import discovery
 from webhook.cluster.client import describe_error, reason_of
-from webhook.snapshot import CacheState, Change, ErrorAction, RouteRef
+from webhook.cluster.discovery import ResourceNotServed
+from webhook.cluster.routes import (
+    GATEWAY_API_GROUP,
+    GATEWAY_ROUTES,
+    LiveRouteIndex,
+    RouteIndex,
+    RoutingResource,
+    route_keys,
+)
+from webhook.snapshot import CacheState, Change, ErrorAction
 
 log = logging.getLogger(__name__)
 
@@ -41,11 +51,15 @@ REQUIRED_RBAC: tuple[Mapping[str, Sequence[str]], ...] = (
         "resources": ["virtualservices"],
         "verbs": ["get", "list", "watch"],
     },
+    {
+        "apiGroups": [GATEWAY_API_GROUP],
+        "resources": [r.plural for r in GATEWAY_ROUTES],
+        "verbs": ["get", "list", "watch"],
+    },
 )
 
 ListCall = Callable[..., Any]
 Labels = Mapping[str, str]
-RouteIndex = Mapping[str, frozenset[RouteRef]]
 
 _EMPTY_LABELS: Labels = MappingProxyType({})
 _DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
@@ -62,6 +76,8 @@ class WatchTuning:
     backoff_cap: float = 30.0
     quick_end: float = 1.0  # a watch that ends sooner than this with no events is a stall
     page_size: int = 500
+    # Discovery re-checks for a resource that is not served yet back off up to this.
+    discovery_cap: float = 60.0
 
 
 @dataclass(frozen=True)
@@ -79,6 +95,7 @@ class CacheStatus:
     failing_for: float | None  # seconds that streak has lasted
     last_success: float | None  # unix time of the last good list, watch start or event
     last_error: str | None
+    waiting: str | None = None  # why the watch has not started: its resource is not served
 
     @property
     def restarts(self) -> int:
@@ -155,7 +172,9 @@ class WatchCache(Generic[T]):
     """List + watch one collection in a daemon thread and publish an immutable snapshot.
 
     `connect()` runs before every list and returns the client's list function for the
-    collection (it may run discovery first). `convert` turns a raw object into the cached
+    collection (it may run discovery first). If it raises ResourceNotServed the cache waits:
+    it re-checks with backoff up to `discovery_cap`, counted neither as a failure nor as a
+    relist, and reports why in `status().waiting`. `convert` turns a raw object into the cached
     value and must not raise. `on_change` sees every effective change, in the watch thread,
     before the new snapshot is published, so derived indexes stay in step.
     """
@@ -191,6 +210,8 @@ class WatchCache(Generic[T]):
         self._failing_since: tuple[float, float] | None = None  # (monotonic, unix)
         self._last_success: float | None = None
         self._last_error: str | None = None
+        self._waiting: str | None = None
+        self._waits = 0
 
     @property
     def state(self) -> CacheState[T]:
@@ -223,6 +244,7 @@ class WatchCache(Generic[T]):
             failing_for=now - failing[0] if failing else None,
             last_success=self._last_success,
             last_error=self._last_error,
+            waiting=self._waiting,
         )
 
     def start(self) -> None:
@@ -259,10 +281,11 @@ class WatchCache(Generic[T]):
         while not self._stop.is_set():
             try:
                 if not listed or call is None:
-                    if not first_list:
+                    if not first_list and self._waiting is None:
                         self._relists += 1
                     first_list = False
                     call = self._connect()
+                    self._served()
                     self._list(call)
                     listed, first_watch = True, True
                 else:
@@ -270,6 +293,10 @@ class WatchCache(Generic[T]):
                         self._reconnects += 1
                     first_watch = False
                     self._watch(call)
+            except ResourceNotServed as exc:
+                if self._stop.is_set():
+                    break
+                self._wait_for_resource(str(exc))
             except _Expired as exc:
                 if self._stop.is_set():
                     break
@@ -279,6 +306,8 @@ class WatchCache(Generic[T]):
             except Exception as exc:
                 if self._stop.is_set():
                     break
+                if isinstance(exc, ApiException) and exc.status == 404:
+                    listed = False  # the resource went away (CRD deleted): discover it again
                 self._fail(describe_error(exc))
                 self._pause(self._failures - 1)
         self._resp = None
@@ -421,6 +450,23 @@ class WatchCache(Generic[T]):
             self._fail(text)
             self._pause(self._stalls - 2)
 
+    def _wait_for_resource(self, text: str) -> None:
+        if text != self._waiting:
+            log.info("%s: %s; waiting for it to be served", self.resource, text)
+        self._waiting = text
+        self._waits += 1
+        tuning = self._tuning
+        delay = snapshot.backoff_delay(
+            self._waits - 1, tuning.backoff_base, tuning.discovery_cap, self._rand()
+        )
+        self._stop.wait(delay)
+
+    def _served(self) -> None:
+        if self._waiting is not None:
+            log.info("%s: now served; starting the watch", self.resource)
+        self._waiting = None
+        self._waits = 0
+
     def _pause(self, attempt: int) -> None:
         tuning = self._tuning
         delay = snapshot.backoff_delay(
@@ -436,15 +482,13 @@ def _namespace_labels(obj: Mapping[str, Any]) -> Labels:
     return MappingProxyType({str(k): str(v) for k, v in labels.items()})
 
 
-def _member(kind: str, key: str) -> RouteRef:
-    namespace, _, name = key.partition("/")
-    return RouteRef(kind, namespace, name)
-
-
 class ClusterView:
-    """Namespaces (name -> labels) and VirtualService routes (host key -> VSs), kept live.
+    """Namespaces (name -> labels) and routed hosts (host key -> the VirtualServices and
+    Gateway API routes that route it), kept live.
 
     Readers use `namespaces` and `routes`: plain attribute reads of immutable mappings.
+    Readiness depends on the namespace and VirtualService caches only; a Gateway API route
+    watch whose resource is not served waits for it and is reported without failing.
     """
 
     def __init__(
@@ -457,11 +501,11 @@ class ClusterView:
         max_lookups: int = 8,
     ) -> None:
         self._api = api_client
-        self._host_key = host_key
         self._stale_after = stale_after
         self._tuning = tuning or WatchTuning()
-        self._routes: RouteIndex = MappingProxyType({})
+        self._route_index = LiveRouteIndex()
         self._vs_version: str | None = None
+        self._route_versions: dict[str, str] = {}
         self._core = kubernetes.client.CoreV1Api(api_client)
         self._lookup_slots = threading.BoundedSemaphore(max_lookups)
         self._lookups: dict[str, Future[Labels | None]] = {}
@@ -475,10 +519,20 @@ class ClusterView:
         self._vs_cache: WatchCache[frozenset[str]] = WatchCache(
             f"virtualservices.{ISTIO_GROUP}",
             self._connect_virtualservices,
-            self._virtualservice_hosts,
-            on_change=self._update_routes,
+            functools.partial(route_keys, hosts_field="hosts", host_key=host_key),
+            on_change=self._route_index.updater("VirtualService"),
             tuning=self._tuning,
         )
+        self._gateway_caches: dict[str, WatchCache[frozenset[str]]] = {
+            route.plural: WatchCache(
+                route.resource,
+                functools.partial(self._connect_gateway_route, route),
+                functools.partial(route_keys, hosts_field=route.hosts_field, host_key=host_key),
+                on_change=self._route_index.updater(route.kind),
+                tuning=self._tuning,
+            )
+            for route in GATEWAY_ROUTES
+        }
 
     @property
     def namespaces(self) -> Mapping[str, Labels]:
@@ -486,61 +540,87 @@ class ClusterView:
 
     @property
     def routes(self) -> RouteIndex:
-        return self._routes
+        return self._route_index.current
 
     @property
     def virtualservice_version(self) -> str | None:
         """The networking.istio.io version watched, once discovery has run."""
         return self._vs_version
 
+    @property
+    def gateway_route_versions(self) -> Mapping[str, str]:
+        """plural -> the gateway.networking.k8s.io version watched, for the routes served."""
+        return MappingProxyType(dict(self._route_versions))
+
+    def _caches(self) -> tuple[WatchCache[Any], ...]:
+        return (self._namespace_cache, self._vs_cache, *self._gateway_caches.values())
+
     def start(self) -> None:
-        self._namespace_cache.start()
-        self._vs_cache.start()
+        for cache in self._caches():
+            cache.start()
 
     def stop(self, timeout: float = 5.0) -> None:
-        self._namespace_cache.stop(0)
-        self._vs_cache.stop(0)
+        for cache in self._caches():
+            cache.stop(0)
         deadline = time.monotonic() + timeout
-        for cache in (self._namespace_cache, self._vs_cache):
+        for cache in self._caches():
             cache.stop(max(0.0, deadline - time.monotonic()))
 
     def wait_synced(self, timeout: float) -> bool:
-        """Block until both caches have listed once (startup only; requests never wait)."""
+        """Block until the namespace and VirtualService caches have listed once (startup and
+        tests only; requests never wait, and the Gateway API route watches may be waiting)."""
         deadline = time.monotonic() + timeout
         return self._namespace_cache.wait_synced(timeout) and self._vs_cache.wait_synced(
             max(0.0, deadline - time.monotonic())
         )
 
     def readiness(self) -> tuple[bool, list[str]]:
-        reasons: list[str] = []
-        for cache in (self._namespace_cache, self._vs_cache):
+        """(ready, detail): not ready while the namespace or VirtualService cache is; the
+        Gateway API route watches only add detail (waiting for their CRD, or failing)."""
+        reasons = [
+            reason
+            for cache in (self._namespace_cache, self._vs_cache)
+            if (reason := self._cache_problem(cache.status())) is not None
+        ]
+        notes: list[str] = []
+        for cache in self._gateway_caches.values():
             status = cache.status()
-            if not status.synced:
-                reason = f"{status.resource}: initial list not complete"
-                if status.last_error:
-                    reason += f" (last error: {status.last_error})"
-                reasons.append(reason)
-            elif (
-                status.failing_for is not None
-                and status.failing_since is not None
-                and status.failing_for > self._stale_after
-            ):
-                since = datetime.fromtimestamp(status.failing_since, UTC).isoformat(
-                    timespec="seconds"
+            if status.waiting is not None:
+                notes.append(
+                    f"{status.resource}: watch waiting, {status.waiting} (is its CRD "
+                    "installed?); collisions with these routes are not checked until it starts"
                 )
-                reasons.append(
-                    f"{status.resource}: watch failing since {since} "
-                    f"({status.failing_for:.0f}s, limit {self._stale_after:g}s); "
-                    f"last error: {status.last_error}"
-                )
-        return not reasons, reasons
+            elif (problem := self._cache_problem(status)) is not None:
+                notes.append(f"{problem} (collisions with these routes may be missed)")
+        return not reasons, reasons + notes
+
+    def _cache_problem(self, status: CacheStatus) -> str | None:
+        if not status.synced:
+            reason = f"{status.resource}: initial list not complete"
+            if status.last_error:
+                reason += f" (last error: {status.last_error})"
+            return reason
+        if (
+            status.failing_for is not None
+            and status.failing_since is not None
+            and status.failing_for > self._stale_after
+        ):
+            since = datetime.fromtimestamp(status.failing_since, UTC).isoformat(timespec="seconds")
+            return (
+                f"{status.resource}: watch failing since {since} "
+                f"({status.failing_for:.0f}s, limit {self._stale_after:g}s); "
+                f"last error: {status.last_error}"
+            )
+        return None
 
     def stats(self) -> dict[str, int | float]:
         out: dict[str, int | float] = {}
-        for label, cache in (
+        caches: list[tuple[str, WatchCache[Any]]] = [
             ("namespaces", self._namespace_cache),
             ("virtualservices", self._vs_cache),
-        ):
+            *self._gateway_caches.items(),
+        ]
+        for label, cache in caches:
             status = cache.status()
             out[f"{label}_items"] = status.items
             out[f"{label}_synced"] = int(status.synced)
@@ -549,11 +629,16 @@ class ClusterView:
             out[f"{label}_reconnects"] = status.reconnects
             out[f"{label}_consecutive_failures"] = status.consecutive_failures
             out[f"{label}_last_success_timestamp"] = status.last_success or 0.0
-        out["routes_hosts"] = len(self._routes)
+            out[f"{label}_waiting"] = int(status.waiting is not None)
+        out["routes_hosts"] = len(self.routes)
         return out
 
     def cache_status(self) -> tuple[CacheStatus, CacheStatus]:
         return self._namespace_cache.status(), self._vs_cache.status()
+
+    def gateway_route_status(self) -> dict[str, CacheStatus]:
+        """plural -> status of each Gateway API route watch."""
+        return {plural: cache.status() for plural, cache in self._gateway_caches.items()}
 
     # --- namespace cache misses ---------------------------------------------------------------
 
@@ -642,49 +727,30 @@ class ClusterView:
         return call
 
     def _discover_virtualservice_version(self) -> str:
-        # /apis (not /apis/<group>) because it has a generated call on every client version;
-        # the raw JSON avoids strict model validation of unrelated aggregated groups.
         tuning = self._tuning
-        resp: Any = kubernetes.client.ApisApi(self._api).get_api_versions(
-            _preload_content=False,
-            _request_timeout=(tuning.connect_timeout, tuning.request_timeout),
+        group = discovery.api_group(
+            self._api, ISTIO_GROUP, (tuning.connect_timeout, tuning.request_timeout)
         )
-        try:
-            body = json.loads(resp.data)
-        finally:
-            resp.release_conn()
-        groups = body.get("groups") if isinstance(body, Mapping) else None
-        for group in groups or ():
-            if not isinstance(group, Mapping) or group.get("name") != ISTIO_GROUP:
-                continue
-            preferred = (group.get("preferredVersion") or {}).get("version")
-            served = [str(v.get("version")) for v in group.get("versions") or ()]
-            version = choose_version(preferred if isinstance(preferred, str) else None, served)
-            if version is None:
-                raise _WatchError(f"{ISTIO_GROUP} serves no known version: {served}")
-            return version
-        raise _WatchError(f"API group {ISTIO_GROUP} is not served (is Istio installed?)")
+        if group is None:
+            raise _WatchError(f"API group {ISTIO_GROUP} is not served (is Istio installed?)")
+        preferred, served = discovery.served_versions(group)
+        version = choose_version(preferred, served)
+        if version is None:
+            raise _WatchError(f"{ISTIO_GROUP} serves no known version: {served}")
+        return version
 
-    def _virtualservice_hosts(self, obj: Mapping[str, Any]) -> frozenset[str]:
-        namespace = str((obj.get("metadata") or {}).get("namespace") or "")
-        spec = obj.get("spec")
-        hosts = spec.get("hosts") if isinstance(spec, Mapping) else None
-        keys: set[str] = set()
-        for host in hosts if isinstance(hosts, list) else ():
-            if not isinstance(host, str):
-                continue
-            try:
-                key = self._host_key(namespace, host)
-            except Exception:
-                log.warning("host_key failed on %r in namespace %s", host, namespace, exc_info=True)
-                continue
-            if key is not None:
-                keys.add(key)
-        return frozenset(keys)
+    # --- Gateway API routes ------------------------------------------------------------------
 
-    def _update_routes(self, changes: Sequence[Change[frozenset[str]]]) -> None:
-        moves = [
-            (_member("VirtualService", c.key), c.old or frozenset(), c.new or frozenset())
-            for c in changes
-        ]
-        self._routes = MappingProxyType(snapshot.reindex(self._routes, moves))
+    def _connect_gateway_route(self, route: RoutingResource) -> ListCall:
+        tuning = self._tuning
+        version = discovery.resource_version(
+            self._api, route.group, route.plural, (tuning.connect_timeout, tuning.request_timeout)
+        )
+        if version != self._route_versions.get(route.plural):
+            log.info("watching %s/%s", route.resource, version)
+        self._route_versions[route.plural] = version
+        custom = kubernetes.client.CustomObjectsApi(self._api)
+        call: ListCall = functools.partial(
+            custom.list_cluster_custom_object, route.group, version, route.plural
+        )
+        return call

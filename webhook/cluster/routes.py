@@ -1,0 +1,96 @@
+"""The live index of routed hosts, fed by every watch of objects that route hostnames."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Any
+
+from webhook import snapshot
+from webhook.snapshot import Change, RouteRef
+
+log = logging.getLogger(__name__)
+
+GATEWAY_API_GROUP = "gateway.networking.k8s.io"
+
+RouteIndex = Mapping[str, frozenset[RouteRef]]
+HostKey = Callable[[str, str], str | None]  # (namespace, host) -> index key, None if invalid
+
+
+@dataclass(frozen=True)
+class RoutingResource:
+    """A watched collection whose objects route hostnames listed in `spec.<hosts_field>`."""
+
+    kind: str
+    group: str
+    plural: str
+    hosts_field: str
+
+    @property
+    def resource(self) -> str:
+        return f"{self.plural}.{self.group}"
+
+
+# The Gateway API routes that carry hostnames (TCPRoute and UDPRoute have none).
+GATEWAY_ROUTES = (
+    RoutingResource("HTTPRoute", GATEWAY_API_GROUP, "httproutes", "hostnames"),
+    RoutingResource("GRPCRoute", GATEWAY_API_GROUP, "grpcroutes", "hostnames"),
+    RoutingResource("TLSRoute", GATEWAY_API_GROUP, "tlsroutes", "hostnames"),
+)
+
+
+def route_keys(obj: Mapping[str, Any], hosts_field: str, host_key: HostKey) -> frozenset[str]:
+    """The index keys of an object's `spec.<hosts_field>`; invalid hosts are left out.
+
+    Only these keys are cached per object, never the object itself.
+    """
+    namespace = str((obj.get("metadata") or {}).get("namespace") or "")
+    spec = obj.get("spec")
+    hosts = spec.get(hosts_field) if isinstance(spec, Mapping) else None
+    keys: set[str] = set()
+    for host in hosts if isinstance(hosts, list) else ():
+        if not isinstance(host, str):
+            continue
+        try:
+            key = host_key(namespace, host)
+        except Exception:
+            log.warning("host_key failed on %r in namespace %s", host, namespace, exc_info=True)
+            continue
+        if key is not None:
+            keys.add(key)
+    return frozenset(keys)
+
+
+def _member(kind: str, key: str) -> RouteRef:
+    namespace, _, name = key.partition("/")
+    return RouteRef(kind, namespace, name)
+
+
+class LiveRouteIndex:
+    """host key -> the objects of every kind that route it, as one immutable snapshot.
+
+    Each watch cache reports its changes through `updater(kind)`, from its own thread; the
+    lock makes each read-modify-write of the shared index whole, so no cache's update is lost.
+    Readers take `current` without locking.
+    """
+
+    def __init__(self) -> None:
+        self._index: RouteIndex = MappingProxyType({})
+        self._lock = threading.Lock()
+
+    @property
+    def current(self) -> RouteIndex:
+        return self._index
+
+    def updater(self, kind: str) -> Callable[[Sequence[Change[frozenset[str]]]], None]:
+        def update(changes: Sequence[Change[frozenset[str]]]) -> None:
+            moves = [
+                (_member(kind, c.key), c.old or frozenset(), c.new or frozenset()) for c in changes
+            ]
+            with self._lock:
+                self._index = MappingProxyType(snapshot.reindex(self._index, moves))
+
+        return update
