@@ -61,6 +61,10 @@ SPEC_CONFIG_KEYS = {
     "proxyDefaults",
     "tenants",
     "namespaces",
+    # SPEC.md §8
+    "sharedGatewayWorkloads",
+    "sharedParentRefs",
+    "sharedNamespaces",
 }
 
 Doc = dict[str, Any]

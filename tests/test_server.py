@@ -274,17 +274,49 @@ def test_pod_with_wrong_shaped_labels_is_denied_not_patched(server: RunningServe
     assert "metadata.labels must be an object" in response["status"]["message"]
 
 
+def _as_other_resource(
+    fixture: str, mutating: bool, group: str, resource: str, kind: str
+) -> dict[str, Any]:
+    """A captured review re-labelled as a resource tenant-guard has no policy for."""
+    review = load_fixture(fixture, mutating=mutating)
+    request = review["request"]
+    version = request["kind"]["version"]
+    request["kind"] = request["requestKind"] = {"group": group, "version": version, "kind": kind}
+    request["resource"] = request["requestResource"] = {
+        "group": group,
+        "version": version,
+        "resource": resource,
+    }
+    request["object"]["kind"] = kind
+    request["object"]["apiVersion"] = f"{group}/{version}"
+    return review
+
+
 @pytest.mark.parametrize(
-    "fixture",
+    ("fixture", "group", "resource", "kind"),
     [
-        pytest.param("gateway-create-https-credential.json", id="istio-gateway"),
-        pytest.param("sidecar-create-egress-hosts.json", id="istio-sidecar"),
-        pytest.param("httproute-create-parentref.json", id="gateway-api-httproute"),
+        pytest.param(
+            "httproute-create-parentref.json",
+            "gateway.networking.k8s.io",
+            "referencegrants",
+            "ReferenceGrant",
+            id="gateway-api-referencegrant",
+        ),
+        pytest.param(
+            "sidecar-create-egress-hosts.json",
+            "security.istio.io",
+            "authorizationpolicies",
+            "AuthorizationPolicy",
+            id="istio-authorizationpolicy",
+        ),
     ],
 )
-def test_unknown_kind_is_not_admitted(server: RunningServer, fixture: str) -> None:
+def test_unknown_kind_is_not_admitted(
+    server: RunningServer, fixture: str, group: str, resource: str, kind: str
+) -> None:
     for path, mutating in (("/validate", False), ("/mutate", True)):
-        response = answer(server, path, load_fixture(fixture, mutating=mutating))
+        review = _as_other_resource(fixture, mutating, group, resource, kind)
+        response = answer(server, path, review)
         assert response["allowed"] is False
         assert "has no policy for" in response["status"]["message"]
 

@@ -32,8 +32,29 @@ class Problem:
         return Violation(self.rule, field, value, self.problem, self.fix, self.owner)
 
 
-def _yours(tenant: str, namespace: str, config: Config) -> str:
+@dataclass(frozen=True)
+class HostUse:
+    """What differs between the kinds that name hosts; the ownership rules themselves do not.
+
+    In a VirtualService a dot-less name is a service of its namespace (Istio expands it). On a
+    gateway (Istio Gateway servers, Gateway API hostnames and listeners) it is matched as it
+    is, as a Host header, so it is nobody's service and no tenant can claim it. The fix texts
+    follow: a VirtualService may name services, a gateway publishes claimed names.
+    """
+
+    expands_short_names: bool
+
+
+ROUTING = HostUse(expands_short_names=True)  # VirtualService spec.hosts
+EDGE = HostUse(expands_short_names=False)  # hosts published on a gateway
+
+
+def _yours(tenant: str, namespace: str, config: Config, use: HostUse) -> str:
     claims = config.claimed_hosts(tenant)
+    if not use.expands_short_names:
+        if not claims:
+            return f"ask the platform team to add the host names to tenants.{tenant}.hosts"
+        return f"publish only host names claimed by tenant {show(tenant)}: {', '.join(claims)}"
     claimed = f", or hosts claimed by tenant {show(tenant)}: {', '.join(claims)}" if claims else ""
     return (
         f"route only services of tenant {show(tenant)} (e.g. reviews, "
@@ -48,7 +69,12 @@ def _owned_by(owner: str | None, what: str) -> str:
 
 
 def host_problem(
-    raw: str, namespace: str, tenant: str, view: TenancyView, config: Config
+    raw: str,
+    namespace: str,
+    tenant: str,
+    view: TenancyView,
+    config: Config,
+    use: HostUse = ROUTING,
 ) -> Problem | None:
     """Why tenant `tenant` may not route host `raw` from `namespace`, or None if it may."""
     try:
@@ -61,8 +87,18 @@ def host_problem(
             "first label",
         )
     form = classify(host, namespace, config.domain, view.is_namespace)
-    if form.form is Form.SHORT:
+    if form.form is Form.SHORT and use.expands_short_names:
         return None
+    if form.form is Form.SHORT:
+        return Problem(
+            "host-ownership",
+            _owned_by(
+                None,
+                "a single-label name: a gateway matches it as it is, and no tenant can claim it",
+            ),
+            _yours(tenant, namespace, config, use),
+            "platform",
+        )
     if form.form in (Form.SERVICE, Form.NAMESPACE_WILDCARD):
         assert form.namespace is not None
         owner = view.tenant_of(form.namespace, config)
@@ -76,7 +112,7 @@ def host_problem(
         return Problem(
             "host-ownership",
             _owned_by(owner, reason),
-            _yours(tenant, namespace, config),
+            _yours(tenant, namespace, config, use),
             owner or "platform",
         )
     if form.form is Form.MESH_WILDCARD:
@@ -84,28 +120,35 @@ def host_problem(
             "host-ownership",
             "spans several namespaces: no tenant may route it",
             f"name your services instead, or *.{namespace}.svc.{config.domain} for all of "
-            f"namespace {show(namespace)}",
+            f"namespace {show(namespace)}"
+            if use.expands_short_names
+            else _yours(tenant, namespace, config, use),
             "nobody",
         )
     if form.form is Form.CLUSTER_NAME:
         return Problem(
             "host-ownership",
             _owned_by(None, f"a name in the cluster domain {config.domain}"),
-            _yours(tenant, namespace, config),
+            _yours(tenant, namespace, config, use),
             "platform",
         )
-    return _external_problem(host, form.two_label_namespace, namespace, tenant, config)
+    return _external_problem(host, form.two_label_namespace, namespace, tenant, config, use)
 
 
 def _external_problem(
-    host: str, two_label_namespace: str | None, namespace: str, tenant: str, config: Config
+    host: str,
+    two_label_namespace: str | None,
+    namespace: str,
+    tenant: str,
+    config: Config,
+    use: HostUse,
 ) -> Problem | None:
     owner = config.claims.owner(host)
     if owner is not None and owner != tenant:
         return Problem(
             "host-ownership",
             _owned_by(owner, "claimed in the tenant-guard config"),
-            _yours(tenant, namespace, config),
+            _yours(tenant, namespace, config, use),
             owner,
         )
     # Before "unclaimed": a claim would not make this wildcard acceptable, so say why first.

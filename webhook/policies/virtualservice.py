@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from webhook.config import Config
+from webhook.policies import destinations
 from webhook.policies.common import Violation, mapping_at, show, string_list_at
 from webhook.policies.exportto import check_export_to, default_export_to
 from webhook.policies.ownership import collision_problem, host_problem
@@ -32,11 +33,12 @@ def check(
 ) -> list[Violation]:
     spec = mapping_at(obj, "spec", "spec")
     hosts = string_list_at(spec, "hosts", "spec.hosts") or []
-    gateways = judge_gateways(
-        string_list_at(spec, "gateways", "spec.gateways") or [], namespace, tenant, view, config
-    )
+    bound = string_list_at(spec, "gateways", "spec.gateways") or []
+    gateways = judge_gateways(bound, namespace, tenant, view, config)
     violations = check_hosts(hosts, namespace, name, tenant, view, config)
     violations += gateways.violations
+    if destinations.is_gateway_bound(bound):
+        violations += destinations.check(spec, namespace, tenant, view, config)
     violations += check_export_to(
         string_list_at(spec, "exportTo", "spec.exportTo"),
         namespace,
