@@ -13,6 +13,7 @@ import httpx
 import jsonpatch
 import pytest
 
+from tests.builders import retarget
 from tests.conftest import EXAMPLE_CONFIG, load_fixture
 from tests.server_harness import RunningServer, running_server
 from webhook.app import Runtime
@@ -274,24 +275,6 @@ def test_pod_with_wrong_shaped_labels_is_denied_not_patched(server: RunningServe
     assert "metadata.labels must be an object" in response["status"]["message"]
 
 
-def _as_other_resource(
-    fixture: str, mutating: bool, group: str, resource: str, kind: str
-) -> dict[str, Any]:
-    """A captured review re-labelled as a resource tenant-guard has no policy for."""
-    review = load_fixture(fixture, mutating=mutating)
-    request = review["request"]
-    version = request["kind"]["version"]
-    request["kind"] = request["requestKind"] = {"group": group, "version": version, "kind": kind}
-    request["resource"] = request["requestResource"] = {
-        "group": group,
-        "version": version,
-        "resource": resource,
-    }
-    request["object"]["kind"] = kind
-    request["object"]["apiVersion"] = f"{group}/{version}"
-    return review
-
-
 @pytest.mark.parametrize(
     ("fixture", "group", "resource", "kind"),
     [
@@ -315,7 +298,7 @@ def test_unknown_kind_is_not_admitted(
     server: RunningServer, fixture: str, group: str, resource: str, kind: str
 ) -> None:
     for path, mutating in (("/validate", False), ("/mutate", True)):
-        review = _as_other_resource(fixture, mutating, group, resource, kind)
+        review = retarget(load_fixture(fixture, mutating=mutating), group, resource, kind)
         response = answer(server, path, review)
         assert response["allowed"] is False
         assert "has no policy for" in response["status"]["message"]
