@@ -134,8 +134,9 @@ def check_route(
                 "shared-parent",
                 "spec.hostnames",
                 "absent" if hostnames is None else "[]",
-                f"on a route attached to the shared parent {show(shared[0])}: the route would "
-                "take every hostname its listener accepts, paths of other tenants' hosts too",
+                f"leaves a route on the shared parent {show(shared[0])} without hostnames: it "
+                "would take every hostname its listener accepts, paths of other tenants' hosts "
+                "too",
                 "list the host names this route serves",
                 "platform",
             )
@@ -185,8 +186,8 @@ def check_listeners(
                         "shared-parent",
                         f"{field}.hostname",
                         "absent",
-                        f"on a listener of the shared parent {show(shared_parent)}: it would "
-                        "accept every hostname on its port, other tenants' too",
+                        f"leaves a listener on the shared parent {show(shared_parent)} open "
+                        "to every hostname on its port, other tenants' too",
                         "set the host name this listener serves",
                         "platform",
                     )
