@@ -71,6 +71,9 @@ GW_CREATE = "gateway-create-https-credential.json"  # Istio Gateway tenant-a/pub
 HTTPROUTE_CREATE = "httproute-create-parentref.json"  # tenant-a/reviews, parent tenant-a-gateway
 HTTPROUTE_CREATE_DRYRUN = "httproute-create-dryrun-parentref.json"  # the same, dry-run
 SIDECAR_CREATE = "sidecar-create-egress-hosts.json"  # tenant-a/default, ./* and istio-system/*
+# (group, resource, kind) for retarget()
+ISTIO_GATEWAY = ("networking.istio.io", "gateways", "Gateway")
+ISTIO_SIDECAR = ("networking.istio.io", "sidecars", "Sidecar")
 
 # Who sends requests. The fixtures were captured as kubernetes-admin in system:masters.
 ADMIN = {"username": "kubernetes-admin", "groups": ["system:masters", "system:authenticated"]}

@@ -8,6 +8,7 @@ import pytest
 
 from tests.builders import (
     GW_CREATE,
+    ISTIO_GATEWAY,
     default_config,
     derive,
     make_config,
@@ -19,7 +20,6 @@ from tests.builders import (
 )
 from webhook.policies import istiogateway
 
-ISTIO = "networking.istio.io"
 OWN_SELECTOR = {"istio": "tenant-a-gateway"}
 
 # (entry in spec.servers[0].hosts, expected [(rule, owner)]) for a Gateway in tenant-a. Tenants
@@ -175,7 +175,7 @@ def test_every_server_and_host_is_reported() -> None:
 
 @pytest.mark.parametrize("version", ["v1", "v1beta1", "v1alpha3"])
 def test_every_served_version_is_judged_alike(version: str) -> None:
-    review = retarget(derive(GW_CREATE), ISTIO, "gateways", "Gateway", version)
+    review = retarget(derive(GW_CREATE), *ISTIO_GATEWAY, version)
     decision = validate(request_of(review))
     assert [v.rule for v in decision.violations] == ["gateway-selector", "host-unclaimed"]
 
