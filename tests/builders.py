@@ -66,6 +66,14 @@ NS_CREATE_UNLABELLED = "namespace-create-kubectl-create-no-labels.json"  # Names
 NS_UPDATE = "namespace-update-add-label.json"  # Namespace tenant-b gets env=dev
 POD_CREATE = "pod-create-plain.json"  # tenant-a/plain
 POD_UPDATE = "pod-update-label.json"  # tenant-a/plain gets team=alpha
+# The edge (SPEC.md §8, §11)
+GW_CREATE = "gateway-create-https-credential.json"  # Istio Gateway tenant-a/public-gateway
+HTTPROUTE_CREATE = "httproute-create-parentref.json"  # tenant-a/reviews, parent tenant-a-gateway
+HTTPROUTE_CREATE_DRYRUN = "httproute-create-dryrun-parentref.json"  # the same, dry-run
+SIDECAR_CREATE = "sidecar-create-egress-hosts.json"  # tenant-a/default, ./* and istio-system/*
+# (group, resource, kind) for retarget()
+ISTIO_GATEWAY = ("networking.istio.io", "gateways", "Gateway")
+ISTIO_SIDECAR = ("networking.istio.io", "sidecars", "Sidecar")
 
 # Who sends requests. The fixtures were captured as kubernetes-admin in system:masters.
 ADMIN = {"username": "kubernetes-admin", "groups": ["system:masters", "system:authenticated"]}
@@ -88,6 +96,9 @@ BASE_CONFIG: dict[str, Any] = {
     "enforcement": "enforce",
     "unclaimedHosts": "deny",
     "sharedGateways": ["istio-system/public-gateway"],
+    "sharedGatewayWorkloads": [{"istio": "ingressgateway", "app": "istio-ingressgateway"}],
+    "sharedParentRefs": ["infra/shared-gateway"],
+    "sharedNamespaces": ["istio-system"],
     "labelAdmins": {"groups": ["system:masters"], "users": []},
     "exempt": {"groups": [], "users": []},
     "proxyDefaults": {"cpu": "100m", "cpuLimit": "500m", "memory": "128Mi", "memoryLimit": "256Mi"},
@@ -244,6 +255,45 @@ def _change(obj: dict[str, Any], spec: Any, labels: Any, annotations: Any) -> No
             obj["metadata"].pop(key, None)
         else:
             obj["metadata"][key] = dict(value)
+
+
+def retarget(
+    review: dict[str, Any], group: str, resource: str, kind: str, version: str | None = None
+) -> dict[str, Any]:
+    """The review as the API server would send it for another resource of the same shape
+    (a GRPCRoute from the captured HTTPRoute, say): kind, resource and object re-labelled."""
+    request = review["request"]
+    version = version or request["kind"]["version"]
+    request["kind"] = {"group": group, "version": version, "kind": kind}
+    request["resource"] = {"group": group, "version": version, "resource": resource}
+    request["requestKind"] = dict(request["kind"])
+    request["requestResource"] = dict(request["resource"])
+    for obj in (request.get("object"), request.get("oldObject")):
+        if obj:
+            obj["kind"] = kind
+            obj["apiVersion"] = f"{group}/{version}"
+    return review
+
+
+GATEWAY_API = "gateway.networking.k8s.io"
+_GATEWAY_API_RESOURCES = {
+    "HTTPRoute": "httproutes",
+    "GRPCRoute": "grpcroutes",
+    "TLSRoute": "tlsroutes",
+    "TCPRoute": "tcproutes",
+    "UDPRoute": "udproutes",
+    "Gateway": "gateways",
+    "ListenerSet": "listenersets",
+}
+
+
+def gateway_api_review(
+    kind: str, spec: Any, *, version: str = "v1", fixture: str = HTTPROUTE_CREATE, **changes: Any
+) -> dict[str, Any]:
+    """A Gateway API review derived from the captured HTTPRoute CREATE (only HTTPRoutes were
+    captured): same envelope, user and options; kind, resource, version and spec as given."""
+    review = derive(fixture, spec=spec, **changes)
+    return retarget(review, GATEWAY_API, _GATEWAY_API_RESOURCES[kind], kind, version)
 
 
 def request_of(review: Mapping[str, Any]) -> AdmissionRequest:

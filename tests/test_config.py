@@ -462,3 +462,70 @@ def test_tenant_name_must_be_a_label_value(name: str) -> None:
 def test_quantity_true_is_not_a_number() -> None:
     with pytest.raises(ConfigError, match=r"proxyDefaults\.cpu"):
         parse_config({"proxyDefaults": {"cpu": True}})
+
+
+# --- the edge (SPEC.md §8) ------------------------------------------------------------------
+
+
+def test_edge_keys_load_and_default_to_empty() -> None:
+    config = load_config(EXAMPLE_CONFIG)
+    assert config.shared_gateway_workloads == [
+        {"istio": "ingressgateway", "app": "istio-ingressgateway"}
+    ]
+    assert config.shared_parent_refs == ["infra/shared-gateway"]
+    assert config.shared_namespaces == ["istio-system"]
+    empty = parse_config({})
+    assert (empty.shared_gateway_workloads, empty.shared_parent_refs, empty.shared_namespaces) == (
+        [],
+        [],
+        [],
+    )
+
+
+@pytest.mark.parametrize(
+    ("changes", "expected"),
+    [
+        pytest.param(
+            {"sharedGatewayWorkloads": [{}]},
+            ["sharedGatewayWorkloads[0]", "empty label map"],
+            id="workload-without-labels",
+        ),
+        pytest.param(
+            {"sharedGatewayWorkloads": [{"istio": "ingress gateway"}]},
+            ["sharedGatewayWorkloads[0].istio", "'ingress gateway'"],
+            id="workload-label-value",
+        ),
+        pytest.param(
+            {"sharedGatewayWorkloads": [{"app/x/y": "gw"}]},
+            ["sharedGatewayWorkloads[0]", "'app/x/y'"],
+            id="workload-label-key",
+        ),
+        pytest.param(
+            {"sharedGatewayWorkloads": {"istio": "ingressgateway"}},
+            ["sharedGatewayWorkloads", "list"],
+            id="workloads-not-a-list",
+        ),
+        pytest.param(
+            {"sharedParentRefs": ["shared-gateway"]},
+            ["sharedParentRefs[0]", "'shared-gateway'", "namespace/name"],
+            id="parent-without-namespace",
+        ),
+        pytest.param(
+            {"sharedParentRefs": ["Infra/shared-gateway"]},
+            ["sharedParentRefs[0]", "'Infra/shared-gateway'"],
+            id="parent-namespace-case",
+        ),
+        pytest.param(
+            {"sharedNamespaces": ["Istio_System"]},
+            ["sharedNamespaces[0]", "'Istio_System'"],
+            id="namespace-name",
+        ),
+        pytest.param(
+            {"sharedNamespaces": "istio-system"},
+            ["sharedNamespaces", "list"],
+            id="namespaces-not-a-list",
+        ),
+    ],
+)
+def test_bad_edge_values_are_rejected(changes: dict[str, Any], expected: list[str]) -> None:
+    _assert_rejected(config_data(**changes), expected)

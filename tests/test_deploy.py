@@ -15,6 +15,7 @@ import pytest
 import yaml
 
 from tests.builders import shared_dir
+from webhook.admission import KINDS
 
 REPO = Path(__file__).resolve().parents[1]
 DEPLOY = REPO / "deploy"
@@ -34,6 +35,17 @@ NAMESPACE_LABEL = "namespace-label.tenant-guard.io"
 TENANT_MUTATE = "tenant-mutate.tenant-guard.io"
 ISTIO_GROUP = "networking.istio.io"
 ISTIO_RESOURCES = {"virtualservices", "destinationrules", "serviceentries"}
+# SPEC §8, §11: judged by tenant-rules only (nothing to mutate on them).
+ISTIO_EDGE_RESOURCES = {"gateways", "sidecars"}
+GATEWAY_API_GROUP = "gateway.networking.k8s.io"
+GATEWAY_API_RESOURCES = {
+    "httproutes",
+    "grpcroutes",
+    "tcproutes",
+    "udproutes",
+    "gateways",
+    "listenersets",
+}
 TLS_DIR = "/etc/tenant-guard/tls"
 CONFIG_FILE = "/etc/tenant-guard/config/config.yaml"
 # The args every deployment runs with (fixed by the program's CLI).
@@ -61,6 +73,10 @@ SPEC_CONFIG_KEYS = {
     "proxyDefaults",
     "tenants",
     "namespaces",
+    # SPEC.md §8
+    "sharedGatewayWorkloads",
+    "sharedParentRefs",
+    "sharedNamespaces",
 }
 
 Doc = dict[str, Any]
@@ -153,10 +169,15 @@ def ns_labels(name: str, **labels: str) -> dict[str, str]:
     return {"kubernetes.io/metadata.name": name, **labels}
 
 
-@functools.cache
 def served_istio_versions() -> dict[str, frozenset[str]]:
     """plural -> versions served by the Istio networking CRDs of the shared fixtures."""
-    crds = shared_dir() / "fixtures" / "crds" / "istio-networking-crds.yaml"
+    return served_versions("istio-networking-crds.yaml", ISTIO_GROUP)
+
+
+@functools.cache
+def served_versions(file_name: str, group: str) -> dict[str, frozenset[str]]:
+    """plural -> versions served by the CRDs of `group` in a CRD file of the shared fixtures."""
+    crds = shared_dir() / "fixtures" / "crds" / file_name
     if not crds.is_file():
         pytest.skip(f"{crds} not found (set TENANT_GUARD_SHARED to the shared/ directory)")
     served: dict[str, frozenset[str]] = {}
@@ -165,7 +186,7 @@ def served_istio_versions() -> dict[str, frozenset[str]]:
             if not doc or doc.get("kind") != "CustomResourceDefinition":
                 continue
             spec = doc["spec"]
-            if spec["group"] != ISTIO_GROUP:
+            if spec["group"] != group:
                 continue
             served[spec["names"]["plural"]] = frozenset(
                 v["name"] for v in spec["versions"] if v.get("served")
@@ -174,7 +195,11 @@ def served_istio_versions() -> dict[str, frozenset[str]]:
 
 
 def istio_rules(hook: Doc) -> list[Doc]:
-    return [r for r in hook["rules"] if ISTIO_GROUP in r["apiGroups"]]
+    return group_rules(hook, ISTIO_GROUP)
+
+
+def group_rules(hook: Doc, group: str) -> list[Doc]:
+    return [r for r in hook["rules"] if group in r["apiGroups"]]
 
 
 def core_rule_ops(hook: Doc, resource: str) -> set[str]:
@@ -273,7 +298,8 @@ def test_istio_rules_cover_every_served_version(hook_name: str) -> None:
     served = served_istio_versions()
     rules = istio_rules(webhook(render("base"), hook_name))
     covered = {res for rule in rules for res in rule["resources"]}
-    assert covered == ISTIO_RESOURCES
+    edge = ISTIO_EDGE_RESOURCES if hook_name == TENANT_RULES else set()
+    assert covered == ISTIO_RESOURCES | edge
     for rule in rules:
         assert rule["apiGroups"] == [ISTIO_GROUP]
         assert set(rule["operations"]) == {"CREATE", "UPDATE"}
@@ -283,6 +309,45 @@ def test_istio_rules_cover_every_served_version(hook_name: str) -> None:
                 f"{hook_name}: {resource} versions {rule['apiVersions']} "
                 f"!= served {sorted(served[resource])}"
             )
+
+
+def test_gateway_api_rules_cover_every_served_version() -> None:
+    served = served_versions("gateway-api-crds.yaml", GATEWAY_API_GROUP)
+    hook = webhook(render("base"), TENANT_RULES)
+    rules = group_rules(hook, GATEWAY_API_GROUP)
+    covered = [res for rule in rules for res in rule["resources"]]
+    assert sorted(covered) == sorted(GATEWAY_API_RESOURCES), "each resource in one rule"
+    for rule in rules:
+        assert rule["apiGroups"] == [GATEWAY_API_GROUP]
+        assert set(rule["operations"]) == {"CREATE", "UPDATE"}
+        assert rule["scope"] == "Namespaced"
+        for resource in rule["resources"]:
+            assert resource in served, f"{resource} is not a Gateway API CRD in the fixtures"
+            assert set(rule["apiVersions"]) == served[resource], (
+                f"{resource} versions {rule['apiVersions']} != served {sorted(served[resource])}"
+            )
+    # Only tenant namespaces, like every other tenant rule; nothing of it is mutated.
+    assert hook["namespaceSelector"] == {
+        "matchExpressions": [{"key": "tenant", "operator": "Exists"}]
+    }
+    assert group_rules(webhook(render("base"), TENANT_MUTATE), GATEWAY_API_GROUP) == []
+
+
+def test_tenant_rules_send_only_judged_resources_and_every_edge_one() -> None:
+    """Every resource tenant-rules sends has a policy, and every edge resource is sent
+    (TLSRoute is judged but not sent: the standard channel CRDs have none)."""
+    hook = webhook(render("base"), TENANT_RULES)
+    sent = {
+        (group, resource)
+        for rule in hook["rules"]
+        for group in rule["apiGroups"]
+        for resource in rule["resources"]
+    }
+    assert sent <= set(KINDS)
+    edge = {(ISTIO_GROUP, r) for r in ISTIO_EDGE_RESOURCES}
+    edge |= {(GATEWAY_API_GROUP, r) for r in GATEWAY_API_RESOURCES}
+    assert edge <= sent
+    assert edge | {(GATEWAY_API_GROUP, "tlsroutes")} <= set(KINDS)
 
 
 def test_tenant_rules_cover_services_and_pod_updates() -> None:

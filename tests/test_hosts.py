@@ -16,7 +16,7 @@ from webhook.hosts import (
     normalise,
     route_key,
 )
-from webhook.policies.virtualservice import host_problem
+from webhook.policies.ownership import host_problem
 
 LABEL_63 = "a" * 63
 NAME_253 = ".".join([LABEL_63, LABEL_63, LABEL_63, "b" * 61])

@@ -33,6 +33,7 @@ from tests.builders import (
 from webhook.config import Config
 from webhook.hosts import route_key
 from webhook.policies import virtualservice as vs_policy
+from webhook.policies.ownership import host_problem
 from webhook.snapshot import RouteRef
 
 ANY = object()  # any owner: the row only fixes that the host is denied, and by which rule
@@ -234,7 +235,7 @@ def test_host_problem(namespace: str, host: str, unclaimed: str, expected: Any) 
     view = make_view()
     tenant = view.tenant_of(namespace, config)
     assert tenant is not None
-    actual = _verdict(vs_policy.host_problem(host, namespace, tenant, view, config))
+    actual = _verdict(host_problem(host, namespace, tenant, view, config))
     assert _matches(actual, expected), actual
 
 
@@ -257,7 +258,7 @@ def test_host_through_decide(namespace: str, host: str, unclaimed: str, expected
 @pytest.mark.parametrize(("host", "expected"), CUSTOM_DOMAIN_ROWS)
 def test_host_with_custom_cluster_domain(host: str, expected: Any) -> None:
     config = config_for("deny", "corp.internal")
-    problem = vs_policy.host_problem(host, "tenant-a", "tenant-a", make_view(), config)
+    problem = host_problem(host, "tenant-a", "tenant-a", make_view(), config)
     assert _matches(_verdict(problem), expected)
 
 
@@ -265,7 +266,7 @@ def test_a_wildcard_over_a_namespace_yet_to_come_is_not_a_tenants() -> None:
     # `x.future-ns` is kept for the platform so that a namespace created later cannot be
     # captured (see HOST_ROWS); `*.future-ns` captures every `svc.future-ns` the same way.
     config = config_for("allow")
-    problem = vs_policy.host_problem("*.future-ns", "tenant-a", "tenant-a", make_view(), config)
+    problem = host_problem("*.future-ns", "tenant-a", "tenant-a", make_view(), config)
     assert problem is not None, "*.future-ns allowed with unclaimedHosts: allow"
     assert problem.rule == "host-ownership"
 
@@ -275,7 +276,7 @@ def test_wildcard_message_names_only_the_captured_claims() -> None:
         unclaimedHosts="allow",
         tenants={"tenant-a": {"hosts": ["shop.example.com", "myexample.com"]}},
     )
-    problem = vs_policy.host_problem("*.example.com", "tenant-b", "tenant-b", make_view(), config)
+    problem = host_problem("*.example.com", "tenant-b", "tenant-b", make_view(), config)
     assert problem is not None
     assert "shop.example.com" in problem.problem
     # `myexample.com` is not under `*.example.com`: naming it would mislead the reader.

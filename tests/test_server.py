@@ -13,6 +13,7 @@ import httpx
 import jsonpatch
 import pytest
 
+from tests.builders import retarget
 from tests.conftest import EXAMPLE_CONFIG, load_fixture
 from tests.server_harness import RunningServer, running_server
 from webhook.app import Runtime
@@ -303,16 +304,30 @@ def test_metadata_that_is_not_an_object_is_denied_not_a_500(
 
 
 @pytest.mark.parametrize(
-    "fixture",
+    ("fixture", "group", "resource", "kind"),
     [
-        pytest.param("gateway-create-https-credential.json", id="istio-gateway"),
-        pytest.param("sidecar-create-egress-hosts.json", id="istio-sidecar"),
-        pytest.param("httproute-create-parentref.json", id="gateway-api-httproute"),
+        pytest.param(
+            "httproute-create-parentref.json",
+            "gateway.networking.k8s.io",
+            "referencegrants",
+            "ReferenceGrant",
+            id="gateway-api-referencegrant",
+        ),
+        pytest.param(
+            "sidecar-create-egress-hosts.json",
+            "security.istio.io",
+            "authorizationpolicies",
+            "AuthorizationPolicy",
+            id="istio-authorizationpolicy",
+        ),
     ],
 )
-def test_unknown_kind_is_not_admitted(server: RunningServer, fixture: str) -> None:
+def test_unknown_kind_is_not_admitted(
+    server: RunningServer, fixture: str, group: str, resource: str, kind: str
+) -> None:
     for path, mutating in (("/validate", False), ("/mutate", True)):
-        response = answer(server, path, load_fixture(fixture, mutating=mutating))
+        review = retarget(load_fixture(fixture, mutating=mutating), group, resource, kind)
+        response = answer(server, path, review)
         assert response["allowed"] is False
         assert "has no policy for" in response["status"]["message"]
 

@@ -9,9 +9,12 @@ from typing import Any, Literal
 from webhook.config import Config, Enforcement
 from webhook.patch import Path as PatchPath
 from webhook.patch import set_values
+from webhook.policies import gatewayapi as gatewayapi_policy
+from webhook.policies import istiogateway as istio_gateway_policy
 from webhook.policies import namespace as namespace_policy
 from webhook.policies import pod as pod_policy
 from webhook.policies import service as service_policy
+from webhook.policies import sidecar as sidecar_policy
 from webhook.policies import virtualservice as vs_policy
 from webhook.policies.common import (
     ShapeError,
@@ -27,6 +30,7 @@ from webhook.tenancy import TenancyView
 
 Endpoint = Literal["validate", "mutate"]
 ISTIO = "networking.istio.io"
+GATEWAY_API = gatewayapi_policy.GROUP
 
 
 @dataclass(frozen=True)
@@ -67,6 +71,8 @@ class Kind:
     mutate: Mutator | None = None
     # Namespaces are judged whatever their tenancy; everything else only in tenant namespaces.
     tenant_scoped: bool = True
+    # The kind its objects carry, when `kind` has to say more (two APIs have a Gateway).
+    object_kind: str = ""
 
 
 # --- per-kind policy adapters ----------------------------------------------------------------
@@ -76,6 +82,43 @@ def _validate_virtualservice(ctx: Context) -> list[Violation]:
     assert ctx.tenant is not None and ctx.subject.namespace is not None
     return vs_policy.check(
         ctx.obj, ctx.subject.namespace, ctx.subject.name, ctx.tenant, ctx.view, ctx.config
+    )
+
+
+def _validate_istio_gateway(ctx: Context) -> list[Violation]:
+    assert ctx.tenant is not None and ctx.subject.namespace is not None
+    return istio_gateway_policy.check(
+        ctx.obj, ctx.subject.namespace, ctx.tenant, ctx.view, ctx.config
+    )
+
+
+def _validate_sidecar(ctx: Context) -> list[Violation]:
+    assert ctx.tenant is not None and ctx.subject.namespace is not None
+    return sidecar_policy.check(ctx.obj, ctx.subject.namespace, ctx.tenant, ctx.view, ctx.config)
+
+
+def _validate_route(ctx: Context) -> list[Violation]:
+    assert ctx.tenant is not None and ctx.subject.namespace is not None
+    return gatewayapi_policy.check_route(
+        ctx.obj,
+        ctx.subject.kind,
+        ctx.subject.namespace,
+        ctx.subject.name,
+        ctx.tenant,
+        ctx.view,
+        ctx.config,
+    )
+
+
+def _validate_listeners(ctx: Context) -> list[Violation]:
+    assert ctx.tenant is not None and ctx.subject.namespace is not None
+    return gatewayapi_policy.check_listeners(
+        ctx.obj,
+        str(ctx.obj.get("kind")),  # Gateway or ListenerSet, checked against the resource
+        ctx.subject.namespace,
+        ctx.tenant,
+        ctx.view,
+        ctx.config,
     )
 
 
@@ -149,6 +192,19 @@ KINDS: Mapping[tuple[str, str], Kind] = {
     ("", "pods"): Kind("Pod", _validate_pod, _mutate_pod),
     ("", "services"): Kind("Service", _validate_service),
     ("", "namespaces"): Kind("Namespace", _validate_namespace, tenant_scoped=False),
+    # The edge (SPEC.md §8, §11).
+    (ISTIO, "gateways"): Kind("Gateway", _validate_istio_gateway),
+    (ISTIO, "sidecars"): Kind("Sidecar", _validate_sidecar),
+    (GATEWAY_API, "httproutes"): Kind("HTTPRoute", _validate_route),
+    (GATEWAY_API, "grpcroutes"): Kind("GRPCRoute", _validate_route),
+    (GATEWAY_API, "tlsroutes"): Kind("TLSRoute", _validate_route),
+    (GATEWAY_API, "tcproutes"): Kind("TCPRoute", _validate_route),
+    (GATEWAY_API, "udproutes"): Kind("UDPRoute", _validate_route),
+    # kubectl's name for it: messages, logs and metrics must not confuse it with Istio's.
+    (GATEWAY_API, "gateways"): Kind(
+        f"Gateway.{GATEWAY_API}", _validate_listeners, object_kind="Gateway"
+    ),
+    (GATEWAY_API, "listenersets"): Kind("ListenerSet", _validate_listeners),
 }
 
 
@@ -186,7 +242,9 @@ def decide(
     obj = request.obj
     if obj is None:
         return _refuse(uid, handling.kind, f"{request.operation} request without an object")
-    problem = _kind_mismatch(obj, request.resource.group, handling.kind) or _metadata_problem(obj)
+    problem = _kind_mismatch(
+        obj, request.resource.group, handling.object_kind or handling.kind
+    ) or _metadata_problem(obj)
     if problem:
         return _refuse(uid, handling.kind, problem)
 

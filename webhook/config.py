@@ -90,6 +90,19 @@ def _gateway_ref(value: str) -> str:
     return value
 
 
+def _label_value(value: str) -> str:
+    if value and not _LABEL_VALUE.match(value):
+        raise ValueError(f"{value!r} is not a valid label value")
+    return value
+
+
+def _workload_labels(value: dict[str, str]) -> dict[str, str]:
+    # An empty map would describe no pod at all; every selector would "match" it.
+    if not value:
+        raise ValueError("an empty label map describes no gateway pod; list its labels")
+    return value
+
+
 def _number_as_text(value: object) -> object:
     # YAML reads `cpu: 1` as a number; Kubernetes manifests accept it unquoted, so do we.
     if isinstance(value, int | float) and not isinstance(value, bool):
@@ -121,6 +134,8 @@ TenantName = Annotated[str, AfterValidator(_tenant_name)]
 GatewayRef = Annotated[str, AfterValidator(_gateway_ref)]
 Quantity = Annotated[str, BeforeValidator(_number_as_text), AfterValidator(_quantity)]
 ClaimedHost = Annotated[str, AfterValidator(_claimed_host)]
+LabelValue = Annotated[str, AfterValidator(_label_value)]
+WorkloadLabels = Annotated[dict[LabelKey, LabelValue], AfterValidator(_workload_labels)]
 
 
 class _Strict(BaseModel):
@@ -185,6 +200,13 @@ class Config(_Strict):
     proxy_defaults: ProxyBounds = Field(default_factory=ProxyBounds, alias="proxyDefaults")
     tenants: dict[TenantName, TenantConfig] = Field(default_factory=dict)
     namespaces: dict[NamespaceName, dict[LabelKey, str]] | None = None
+    # The edge (SPEC.md §8, §11): the labels of each kind of platform gateway pod, Gateway API
+    # parents every tenant's routes may attach to, and namespaces every Sidecar may import.
+    shared_gateway_workloads: list[WorkloadLabels] = Field(
+        default_factory=list, alias="sharedGatewayWorkloads"
+    )
+    shared_parent_refs: list[GatewayRef] = Field(default_factory=list, alias="sharedParentRefs")
+    shared_namespaces: list[NamespaceName] = Field(default_factory=list, alias="sharedNamespaces")
 
     _claims: ClaimIndex = PrivateAttr(default_factory=ClaimIndex)
     _bounds: dict[str, dict[str, Bound]] = PrivateAttr(default_factory=dict)

@@ -43,6 +43,10 @@ CONFIG: dict[str, Any] = {
         "tenant-a": {"hosts": ["a.example.com", "*.a.example.com"]},
         "tenant-b": {"hosts": ["shop.example.org"]},
     },
+    # The edge (SPEC.md §8, §11)
+    "sharedGatewayWorkloads": [{"istio": "ingressgateway", "app": "istio-ingressgateway"}],
+    "sharedParentRefs": ["infra/shared-gateway"],
+    "sharedNamespaces": ["istio-system"],
 }
 
 

@@ -1,4 +1,5 @@
-"""VirtualService: host ownership and collisions, gateway bindings (SPEC.md §3), exportTo (§4)."""
+"""VirtualService: hosts (judged by webhook.policies.ownership), gateway bindings (SPEC.md §3),
+exportTo (§4)."""
 
 from __future__ import annotations
 
@@ -6,19 +7,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from webhook.config import Config, UnclaimedHosts
-from webhook.hosts import (
-    Form,
-    HostError,
-    classify,
-    is_wildcard,
-    normalise,
-    proper_suffixes,
-    route_key,
-    wildcard_base,
-)
+from webhook.config import Config
+from webhook.policies import destinations
 from webhook.policies.common import Violation, mapping_at, show, string_list_at
 from webhook.policies.exportto import check_export_to, default_export_to
+from webhook.policies.ownership import collision_problem, host_problem
 from webhook.tenancy import TenancyView
 
 
@@ -40,11 +33,12 @@ def check(
 ) -> list[Violation]:
     spec = mapping_at(obj, "spec", "spec")
     hosts = string_list_at(spec, "hosts", "spec.hosts") or []
-    gateways = judge_gateways(
-        string_list_at(spec, "gateways", "spec.gateways") or [], namespace, tenant, view, config
-    )
+    bound = string_list_at(spec, "gateways", "spec.gateways") or []
+    gateways = judge_gateways(bound, namespace, tenant, view, config)
     violations = check_hosts(hosts, namespace, name, tenant, view, config)
     violations += gateways.violations
+    if destinations.is_gateway_bound(bound):
+        violations += destinations.check(spec, namespace, tenant, view, config)
     violations += check_export_to(
         string_list_at(spec, "exportTo", "spec.exportTo"),
         namespace,
@@ -82,179 +76,6 @@ def check_hosts(
         if problem is not None:
             violations.append(problem.at(field, show(raw)))
     return violations
-
-
-@dataclass(frozen=True)
-class _Problem:
-    rule: str
-    problem: str
-    fix: str
-    owner: str | None = None
-
-    def at(self, field: str, value: str) -> Violation:
-        return Violation(self.rule, field, value, self.problem, self.fix, self.owner)
-
-
-def _yours(tenant: str, namespace: str, config: Config) -> str:
-    claims = config.claimed_hosts(tenant)
-    claimed = f", or hosts claimed by tenant {show(tenant)}: {', '.join(claims)}" if claims else ""
-    return (
-        f"route only services of tenant {show(tenant)} (e.g. reviews, "
-        f"reviews.{namespace}.svc.{config.domain}){claimed}"
-    )
-
-
-def _owned_by(owner: str | None, what: str) -> str:
-    if owner is None:
-        return f"belongs to the platform ({what})"
-    return f"belongs to tenant {show(owner)} ({what})"
-
-
-def host_problem(
-    raw: str, namespace: str, tenant: str, view: TenancyView, config: Config
-) -> _Problem | None:
-    """Why tenant `tenant` may not route host `raw` from `namespace`, or None if it may."""
-    try:
-        host = normalise(raw)
-    except HostError as exc:
-        return _Problem(
-            "host-invalid",
-            f"is not a valid host name: {exc}",
-            "use a DNS name such as reviews or shop.example.com, with '*' only as the whole "
-            "first label",
-        )
-    form = classify(host, namespace, config.domain, view.is_namespace)
-    if form.form is Form.SHORT:
-        return None
-    if form.form in (Form.SERVICE, Form.NAMESPACE_WILDCARD):
-        assert form.namespace is not None
-        owner = view.tenant_of(form.namespace, config)
-        if owner == tenant:
-            return None
-        reason = (
-            f"a service name of namespace {show(form.namespace)}"
-            if owner is not None
-            else f"namespace {show(form.namespace)} has no tenant label or does not exist"
-        )
-        return _Problem(
-            "host-ownership",
-            _owned_by(owner, reason),
-            _yours(tenant, namespace, config),
-            owner or "platform",
-        )
-    if form.form is Form.MESH_WILDCARD:
-        return _Problem(
-            "host-ownership",
-            "spans several namespaces: no tenant may route it",
-            f"name your services instead, or *.{namespace}.svc.{config.domain} for all of "
-            f"namespace {show(namespace)}",
-            "nobody",
-        )
-    if form.form is Form.CLUSTER_NAME:
-        return _Problem(
-            "host-ownership",
-            _owned_by(None, f"a name in the cluster domain {config.domain}"),
-            _yours(tenant, namespace, config),
-            "platform",
-        )
-    return _external_problem(host, form.two_label_namespace, namespace, tenant, config)
-
-
-def _external_problem(
-    host: str, two_label_namespace: str | None, namespace: str, tenant: str, config: Config
-) -> _Problem | None:
-    owner = config.claims.owner(host)
-    if owner is not None and owner != tenant:
-        return _Problem(
-            "host-ownership",
-            _owned_by(owner, "claimed in the tenant-guard config"),
-            _yours(tenant, namespace, config),
-            owner,
-        )
-    # Before "unclaimed": a claim would not make this wildcard acceptable, so say why first.
-    captured = _captured_claims(host, tenant, config)
-    if captured is not None:
-        return captured
-    if owner is None and two_label_namespace is not None:
-        # `x.y` is how clients call service x of namespace y; with no claim on it, it stays
-        # the platform's so that a namespace y created later cannot be captured.
-        return _Problem(
-            "host-ownership",
-            _owned_by(
-                None,
-                f"unclaimed, and it has the form service.namespace: it would capture "
-                f"services of a namespace {show(two_label_namespace)} created later",
-            ),
-            f"ask the platform team to add it to tenants.{tenant}.hosts",
-            "platform",
-        )
-    if owner is None and config.unclaimed_hosts is UnclaimedHosts.DENY:
-        return _Problem(
-            "host-unclaimed",
-            "is not claimed by any tenant (unclaimedHosts: deny)",
-            f"ask the platform team to add it to tenants.{tenant}.hosts",
-            "unclaimed",
-        )
-    return None
-
-
-def _captured_claims(host: str, tenant: str, config: Config) -> _Problem | None:
-    """A wildcard `*.d` that would capture names other tenants claim under `d`."""
-    if not is_wildcard(host):
-        return None
-    others = sorted(config.claims.tenants_below(host) - {tenant})
-    if not others:
-        return None
-    base = wildcard_base(host)
-    examples = [
-        claim
-        for other in others
-        for claim in config.claimed_hosts(other)
-        if claim.endswith("." + base) or (is_wildcard(claim) and wildcard_base(claim) == base)
-    ]
-    return _Problem(
-        "host-ownership",
-        f"would capture hosts of tenant(s) {', '.join(show(t) for t in others)} "
-        f"({', '.join(examples[:3])})",
-        "list your own host names under it instead of the wildcard",
-        ", ".join(others),
-    )
-
-
-def collision_problem(
-    raw: str,
-    namespace: str,
-    name: str,
-    tenant: str,
-    view: TenancyView,
-    config: Config,
-    kind: str = "VirtualService",
-) -> _Problem | None:
-    """A host another tenant's existing route already routes (cluster mode): the same host, or
-    a wildcard of theirs that covers it (the traffic would be split between them)."""
-    if not view.routes:
-        return None
-    key = route_key(raw, namespace, config.domain)
-    if key is None:
-        return None
-    candidates = [key]
-    if not is_wildcard(key):
-        candidates += [f"*.{domain}" for domain in proper_suffixes(key)]
-    for candidate in candidates:
-        for ref in sorted(view.routes.get(candidate, ())):
-            if ref == (kind, namespace, name):
-                continue  # an UPDATE must not collide with itself
-            other = view.tenant_of(ref.namespace, config)
-            if other is not None and other != tenant:
-                routed = "" if candidate == key else f" (as {candidate})"
-                return _Problem(
-                    "host-collision",
-                    f"is already routed by {ref.kind} {ref.namespace}/{ref.name} of "
-                    f"tenant {show(other)}{routed}",
-                    "use a host of your own; two tenants routing one host would split its traffic",
-                    other,
-                )
-    return None
 
 
 # --- gateways --------------------------------------------------------------------------------

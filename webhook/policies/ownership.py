@@ -1,0 +1,237 @@
+"""Host ownership (SPEC.md §3, §8): who may put a host name into routing, for every kind that
+claims hosts (VirtualService hosts, Gateway server hosts, Gateway API hostnames and listeners),
+and collisions with hosts other tenants already route."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from webhook.config import Config, UnclaimedHosts
+from webhook.hosts import (
+    Form,
+    HostError,
+    classify,
+    is_wildcard,
+    normalise,
+    proper_suffixes,
+    route_key,
+    wildcard_base,
+)
+from webhook.policies.common import Violation, show
+from webhook.tenancy import TenancyView
+
+
+@dataclass(frozen=True)
+class Problem:
+    rule: str
+    problem: str
+    fix: str
+    owner: str | None = None
+
+    def at(self, field: str, value: str) -> Violation:
+        return Violation(self.rule, field, value, self.problem, self.fix, self.owner)
+
+
+@dataclass(frozen=True)
+class HostUse:
+    """What differs between the kinds that name hosts; the ownership rules themselves do not.
+
+    In a VirtualService a dot-less name is a service of its namespace (Istio expands it). On a
+    gateway (Istio Gateway servers, Gateway API hostnames and listeners) it is matched as it
+    is, as a Host header, so it is nobody's service and no tenant can claim it. The fix texts
+    follow: a VirtualService may name services, a gateway publishes claimed names.
+    """
+
+    expands_short_names: bool
+
+
+ROUTING = HostUse(expands_short_names=True)  # VirtualService spec.hosts
+EDGE = HostUse(expands_short_names=False)  # hosts published on a gateway
+
+
+def _yours(tenant: str, namespace: str, config: Config, use: HostUse) -> str:
+    claims = config.claimed_hosts(tenant)
+    if not use.expands_short_names:
+        if not claims:
+            return f"ask the platform team to add the host names to tenants.{tenant}.hosts"
+        return f"publish only host names claimed by tenant {show(tenant)}: {', '.join(claims)}"
+    claimed = f", or hosts claimed by tenant {show(tenant)}: {', '.join(claims)}" if claims else ""
+    return (
+        f"route only services of tenant {show(tenant)} (e.g. reviews, "
+        f"reviews.{namespace}.svc.{config.domain}){claimed}"
+    )
+
+
+def _owned_by(owner: str | None, what: str) -> str:
+    if owner is None:
+        return f"belongs to the platform ({what})"
+    return f"belongs to tenant {show(owner)} ({what})"
+
+
+def host_problem(
+    raw: str,
+    namespace: str,
+    tenant: str,
+    view: TenancyView,
+    config: Config,
+    use: HostUse = ROUTING,
+) -> Problem | None:
+    """Why tenant `tenant` may not route host `raw` from `namespace`, or None if it may."""
+    try:
+        host = normalise(raw)
+    except HostError as exc:
+        return Problem(
+            "host-invalid",
+            f"is not a valid host name: {exc}",
+            "use a DNS name such as reviews or shop.example.com, with '*' only as the whole "
+            "first label",
+        )
+    form = classify(host, namespace, config.domain, view.is_namespace)
+    if form.form is Form.SHORT and use.expands_short_names:
+        return None
+    if form.form is Form.SHORT:
+        return Problem(
+            "host-ownership",
+            _owned_by(
+                None,
+                "a single-label name: a gateway matches it as it is, and no tenant can claim it",
+            ),
+            _yours(tenant, namespace, config, use),
+            "platform",
+        )
+    if form.form in (Form.SERVICE, Form.NAMESPACE_WILDCARD):
+        assert form.namespace is not None
+        owner = view.tenant_of(form.namespace, config)
+        if owner == tenant:
+            return None
+        reason = (
+            f"a service name of namespace {show(form.namespace)}"
+            if owner is not None
+            else f"namespace {show(form.namespace)} has no tenant label or does not exist"
+        )
+        return Problem(
+            "host-ownership",
+            _owned_by(owner, reason),
+            _yours(tenant, namespace, config, use),
+            owner or "platform",
+        )
+    if form.form is Form.MESH_WILDCARD:
+        return Problem(
+            "host-ownership",
+            "spans several namespaces: no tenant may route it",
+            f"name your services instead, or *.{namespace}.svc.{config.domain} for all of "
+            f"namespace {show(namespace)}"
+            if use.expands_short_names
+            else _yours(tenant, namespace, config, use),
+            "nobody",
+        )
+    if form.form is Form.CLUSTER_NAME:
+        return Problem(
+            "host-ownership",
+            _owned_by(None, f"a name in the cluster domain {config.domain}"),
+            _yours(tenant, namespace, config, use),
+            "platform",
+        )
+    return _external_problem(host, form.two_label_namespace, namespace, tenant, config, use)
+
+
+def _external_problem(
+    host: str,
+    two_label_namespace: str | None,
+    namespace: str,
+    tenant: str,
+    config: Config,
+    use: HostUse,
+) -> Problem | None:
+    owner = config.claims.owner(host)
+    if owner is not None and owner != tenant:
+        return Problem(
+            "host-ownership",
+            _owned_by(owner, "claimed in the tenant-guard config"),
+            _yours(tenant, namespace, config, use),
+            owner,
+        )
+    # Before "unclaimed": a claim would not make this wildcard acceptable, so say why first.
+    captured = _captured_claims(host, tenant, config)
+    if captured is not None:
+        return captured
+    if owner is None and two_label_namespace is not None:
+        # `x.y` is how clients call service x of namespace y; with no claim on it, it stays
+        # the platform's so that a namespace y created later cannot be captured.
+        return Problem(
+            "host-ownership",
+            _owned_by(
+                None,
+                f"unclaimed, and it has the form service.namespace: it would capture "
+                f"services of a namespace {show(two_label_namespace)} created later",
+            ),
+            f"ask the platform team to add it to tenants.{tenant}.hosts",
+            "platform",
+        )
+    if owner is None and config.unclaimed_hosts is UnclaimedHosts.DENY:
+        return Problem(
+            "host-unclaimed",
+            "is not claimed by any tenant (unclaimedHosts: deny)",
+            f"ask the platform team to add it to tenants.{tenant}.hosts",
+            "unclaimed",
+        )
+    return None
+
+
+def _captured_claims(host: str, tenant: str, config: Config) -> Problem | None:
+    """A wildcard `*.d` that would capture names other tenants claim under `d`."""
+    if not is_wildcard(host):
+        return None
+    others = sorted(config.claims.tenants_below(host) - {tenant})
+    if not others:
+        return None
+    base = wildcard_base(host)
+    examples = [
+        claim
+        for other in others
+        for claim in config.claimed_hosts(other)
+        if claim.endswith("." + base) or (is_wildcard(claim) and wildcard_base(claim) == base)
+    ]
+    return Problem(
+        "host-ownership",
+        f"would capture hosts of tenant(s) {', '.join(show(t) for t in others)} "
+        f"({', '.join(examples[:3])})",
+        "list your own host names under it instead of the wildcard",
+        ", ".join(others),
+    )
+
+
+def collision_problem(
+    raw: str,
+    namespace: str,
+    name: str,
+    tenant: str,
+    view: TenancyView,
+    config: Config,
+    kind: str = "VirtualService",
+) -> Problem | None:
+    """A host another tenant's existing route already routes (cluster mode): the same host, or
+    a wildcard of theirs that covers it (the traffic would be split between them)."""
+    if not view.routes:
+        return None
+    key = route_key(raw, namespace, config.domain)
+    if key is None:
+        return None
+    candidates = [key]
+    if not is_wildcard(key):
+        candidates += [f"*.{domain}" for domain in proper_suffixes(key)]
+    for candidate in candidates:
+        for ref in sorted(view.routes.get(candidate, ())):
+            if ref == (kind, namespace, name):
+                continue  # an UPDATE must not collide with itself
+            other = view.tenant_of(ref.namespace, config)
+            if other is not None and other != tenant:
+                routed = "" if candidate == key else f" (as {candidate})"
+                return Problem(
+                    "host-collision",
+                    f"is already routed by {ref.kind} {ref.namespace}/{ref.name} of "
+                    f"tenant {show(other)}{routed}",
+                    "use a host of your own; two tenants routing one host would split its traffic",
+                    other,
+                )
+    return None
