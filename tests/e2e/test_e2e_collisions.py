@@ -80,3 +80,24 @@ def test_readyz_names_the_route_watch_that_waits_for_its_crd(cluster: Cluster) -
     metrics = cluster.guard.get("/metrics").text
     for resource in ("httproutes", "grpcroutes", "tlsroutes"):
         assert f'tenant_guard_cache_objects{{resource="{resource}"}}' in metrics
+
+
+def test_httproute_for_a_host_another_tenants_route_or_virtualservice_routes_is_denied(
+    cluster: Cluster,
+) -> None:
+    # "Whichever API each side uses": a route against another tenant's route, and a route
+    # against another tenant's VirtualService.
+    cluster.apply(virtualservice("tenant-b", "orders", ["orders.partner-c.example"]))
+    cluster.apply(httproute("tenant-b", "invoices", ["invoices.partner-c.example"]))
+    cases = {
+        "invoices.partner-c.example": "HTTPRoute tenant-b/invoices",
+        "orders.partner-c.example": "VirtualService tenant-b/orders",
+    }
+    for host, owner in cases.items():
+        manifest = httproute("tenant-a", host.split(".")[0], [host])
+
+        def denied(manifest: str = manifest, owner: str = owner) -> bool:
+            result = cluster.apply(manifest, "--dry-run=server", check=False)
+            return result.returncode == 1 and f"is already routed by {owner}" in result.stderr
+
+        wait_for(denied, f"the watches to see {owner}", timeout=15)
