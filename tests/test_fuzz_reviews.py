@@ -49,6 +49,45 @@ CHECKED: dict[str, tuple[Path, ...]] = {
         ("metadata", "labels"),
         ("metadata", "labels", "*"),
     ),
+    "sidecar-create-egress-hosts.json": (
+        ("spec",),
+        ("spec", "egress"),
+        ("spec", "egress", "*"),
+        ("spec", "egress", "*", "hosts"),
+        ("spec", "egress", "*", "hosts", "*"),
+    ),
+    "httproute-create-parentref.json": (
+        ("spec",),
+        ("spec", "hostnames"),
+        ("spec", "hostnames", "*"),
+        ("spec", "parentRefs"),
+        ("spec", "parentRefs", "*"),
+        ("spec", "parentRefs", "*", "*"),
+    ),
+    "gateway-create-https-credential.json": (
+        ("spec",),
+        ("spec", "selector"),
+        ("spec", "selector", "*"),
+        ("spec", "servers"),
+        ("spec", "servers", "*"),
+        ("spec", "servers", "*", "hosts"),
+        ("spec", "servers", "*", "hosts", "*"),
+    ),
+}
+# Captured reviews made admissible under the example config first, so that what the property
+# mutates starts out allowed: a claimed hostname, and a selector of the tenant's own pods.
+ADMISSIBLE: dict[str, dict[str, Any]] = {
+    "httproute-create-parentref.json": {"hostnames": ["reviews.a.example.com"]},
+    "gateway-create-https-credential.json": {
+        "selector": {"app": "tenant-a-gateway"},
+        "servers": [
+            {
+                "hosts": ["tenant-a/*.a.example.com"],
+                "port": {"name": "https", "number": 443, "protocol": "HTTPS"},
+                "tls": {"credentialName": "tenant-a-cert", "mode": "SIMPLE"},
+            }
+        ],
+    },
 }
 # Reviews judged too (no 5xx, the uid echoed), whose checks depend on who asks or what else
 # the review says: a label admin may write any Namespace, and the others are denied as captured.
@@ -57,7 +96,6 @@ OTHERS = (
     "virtualservice-create-v1alpha3-cross-tenant-host.json",
     "gateway-create-https-credential.json",
     "httproute-create-parentref.json",
-    "sidecar-create-egress-hosts.json",
 )
 # Mutating copies, sent to /mutate.
 MUTATING = (
@@ -119,15 +157,20 @@ class Case:
     fixture: str
     endpoint: str
     review: dict[str, Any]
-
-    @property
-    def checked(self) -> tuple[Path, ...]:
-        return CHECKED.get(self.fixture, ()) if self.endpoint == "/validate" else ()
+    checked: tuple[Path, ...] = ()  # fields whose wrong shape must never be admitted
 
 
-CASES = [Case(f, "/validate", load_review(f)) for f in (*CHECKED, *OTHERS)] + [
-    Case(f, "/mutate", load_review(f, mutating=True)) for f in MUTATING
-]
+def admissible(fixture: str) -> dict[str, Any]:
+    review = load_review(fixture)
+    review["request"]["object"]["spec"].update(ADMISSIBLE.get(fixture, {}))
+    return review
+
+
+CASES = (
+    [Case(f, "/validate", admissible(f), checked) for f, checked in CHECKED.items()]
+    + [Case(f, "/validate", load_review(f)) for f in OTHERS]
+    + [Case(f, "/mutate", load_review(f, mutating=True)) for f in MUTATING]
+)
 
 
 @dataclass(frozen=True)
