@@ -25,6 +25,7 @@ from pydantic import (
 
 from webhook.hosts import ClaimIndex, HostError, classify, is_wildcard, normalise
 from webhook.quantity import QuantityError, parse_quantity
+from webhook.templates import TemplateError, check_template
 
 ENFORCEMENT_LABEL = "tenant-guard.io/enforcement"
 
@@ -151,6 +152,50 @@ class ProxyBounds(_Strict):
         return {k: v for k, v in self.model_dump(by_alias=True).items() if v is not None}
 
 
+def _baseline_template(value: dict[str, Any]) -> dict[str, Any]:
+    try:
+        check_template(value)
+    except TemplateError as exc:
+        raise ValueError(str(exc)) from None
+    return value
+
+
+BaselineTemplate = Annotated[dict[str, Any], AfterValidator(_baseline_template)]
+
+# Who writes the baseline besides labelAdmins and exempt: tenant-guard's own service account
+# (deploy/ runs it as tenant-guard/tenant-guard), and the namespace controller, which deletes a
+# namespace's contents when the namespace is deleted (as its own service account, or as
+# kube-controller-manager without --use-service-account-credentials).
+DEFAULT_BASELINE_MANAGERS = (
+    "system:serviceaccount:tenant-guard:tenant-guard",
+    "system:serviceaccount:kube-system:namespace-controller",
+    "system:kube-controller-manager",
+)
+
+
+class BaselineConfig(_Strict):
+    """`baseline:` (SPEC.md §11): objects every tenant namespace gets, kept by tenant-guard."""
+
+    objects: list[BaselineTemplate] = Field(default_factory=list)
+    resync_seconds: float = Field(default=300.0, alias="resyncSeconds", gt=0)
+    managers: Subjects = Field(
+        default_factory=lambda: Subjects(users=list(DEFAULT_BASELINE_MANAGERS))
+    )
+
+    @model_validator(mode="after")
+    def _unique(self) -> BaselineConfig:
+        seen: dict[tuple[str, str], int] = {}
+        for index, template in enumerate(self.objects):
+            key = (str(template["kind"]), str(template["metadata"]["name"]))
+            if key in seen:
+                raise ValueError(
+                    f"baseline.objects[{index}]: {key[0]} {key[1]!r} is already "
+                    f"baseline.objects[{seen[key]}]; each kind and name may appear once"
+                )
+            seen[key] = index
+        return self
+
+
 _NO_OVERRIDE = ProxyBounds()  # frozen, so every tenant without `proxy:` can share it
 
 
@@ -185,6 +230,8 @@ class Config(_Strict):
     proxy_defaults: ProxyBounds = Field(default_factory=ProxyBounds, alias="proxyDefaults")
     tenants: dict[TenantName, TenantConfig] = Field(default_factory=dict)
     namespaces: dict[NamespaceName, dict[LabelKey, str]] | None = None
+    shared_namespaces: list[NamespaceName] = Field(default_factory=list, alias="sharedNamespaces")
+    baseline: BaselineConfig | None = None
 
     _claims: ClaimIndex = PrivateAttr(default_factory=ClaimIndex)
     _bounds: dict[str, dict[str, Bound]] = PrivateAttr(default_factory=dict)

@@ -4,6 +4,7 @@
 VirtualService caches that requests read, `certs` makes the calls of `serve --manage-certs`.
 """
 
+from webhook.cluster.apply import BASELINE_RBAC, BaselineApi, resource_version
 from webhook.cluster.certs import (
     CERT_MANAGEMENT_RBAC,
     CertificateApi,
@@ -13,6 +14,7 @@ from webhook.cluster.certs import (
     WebhookKind,
 )
 from webhook.cluster.client import describe_error, load_api_client
+from webhook.cluster.lease import LEASE_RBAC, LeaderElector, LeaseApi, LeaseRecord
 from webhook.cluster.watch import (
     REQUIRED_RBAC,
     CacheStatus,
@@ -24,12 +26,18 @@ from webhook.cluster.watch import (
 )
 
 __all__ = [
+    "BASELINE_RBAC",
     "CERT_MANAGEMENT_RBAC",
+    "LEASE_RBAC",
     "REQUIRED_RBAC",
+    "BaselineApi",
     "CacheStatus",
     "CertificateApi",
     "ClusterApiError",
     "ClusterView",
+    "LeaderElector",
+    "LeaseApi",
+    "LeaseRecord",
     "NamespaceLookupError",
     "StoredSecret",
     "WatchCache",
@@ -39,4 +47,5 @@ __all__ = [
     "choose_version",
     "describe_error",
     "load_api_client",
+    "resource_version",
 ]
