@@ -14,14 +14,15 @@ import kubernetes.client
 import pytest
 
 from tests.fake_apiserver import FakeApiServer
-from tests.server_harness import running_server
+from tests.server_harness import free_port, running_server, serve_process
 from tests.test_cluster import FAST, eventually
 from webhook.app import Runtime
 from webhook.cluster import BaselineApi, ClusterApiError, ClusterView, LeaderElector, LeaseApi
 from webhook.config import Config, load_config, parse_config
 from webhook.configstore import ConfigStore
 from webhook.hosts import route_key
-from webhook.reconciler import BaselineReconciler, PassResult
+from webhook.reconciler import LEASE_NAME, BaselineReconciler, PassResult
+from webhook.tls import generate_bundle, write_bundle
 
 REPO = Path(__file__).resolve().parents[1]
 SECURITY = "security.istio.io"
@@ -513,3 +514,40 @@ def test_in_the_server_a_namespace_appearing_gets_its_baseline_and_missing_crds_
 
 def metric_text(http: httpx.Client) -> str:
     return http.get("/metrics").text
+
+
+def test_removing_the_baseline_from_the_config_hands_the_lease_back(fake: FakeApiServer) -> None:
+    holder = {"config": shipped_config()}
+    reconciler = make_reconciler(fake, Namespaces({"shop": SHOP}), current=lambda: holder["config"])
+    reconciler.step()
+    assert reconciler.elector.leading is True
+    holder["config"] = parse_config({"tenants": {"shop": {}}})
+    assert reconciler.step() is None
+    assert reconciler.elector.leading is False
+    lease = stored(fake, "coordination.k8s.io", "leases", "tenant-guard", "baseline")
+    assert "holderIdentity" not in lease["spec"]
+    # Nothing is removed: dropping the section is not a request to delete the baseline.
+    assert len(fake.stored_objects(ISTIO, SIDECAR)) == 1
+
+
+def test_serve_with_a_kubeconfig_reconciles_and_releases_the_lease_at_exit(
+    fake: FakeApiServer, tmp_path: Path
+) -> None:
+    install_istio_security(fake)
+    fake.add_namespace("shop", SHOP)
+    fake.add_namespace("istio-system", {})
+    write_bundle(generate_bundle("tenant-guard", "tenant-guard"), tmp_path / "tls")
+    args = ["--config", str(REPO / "deploy" / "base" / "config.yaml")]
+    args += ["--cert-dir", str(tmp_path / "tls"), "--port", str(free_port())]
+    args += ["--kubeconfig", str(fake.write_kubeconfig(tmp_path / "kc"))]
+    args += ["--namespace", "tenant-guard"]
+    with serve_process(args):
+        eventually(
+            lambda: len(fake.stored_objects(SECURITY, AP)) == 2,
+            timeout=20,
+            what="the baseline of shop, applied by the server process",
+        )
+        lease = stored(fake, "coordination.k8s.io", "leases", "tenant-guard", LEASE_NAME)
+        assert lease["spec"]["holderIdentity"]
+    lease = stored(fake, "coordination.k8s.io", "leases", "tenant-guard", LEASE_NAME)
+    assert "holderIdentity" not in lease["spec"], "released at shutdown"

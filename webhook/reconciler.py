@@ -111,19 +111,21 @@ class BaselineReconciler:
     # --- lifecycle ---
 
     async def run(self) -> None:
-        try:
-            while True:
-                await asyncio.sleep(self.tick)
-                try:
-                    await asyncio.to_thread(self.step)
-                except Exception:  # the loop must outlive any surprise
-                    log.exception("baseline reconcile step failed")
-        finally:
-            await asyncio.to_thread(self.elector.release)
+        while True:
+            await asyncio.sleep(self.tick)
+            try:
+                await asyncio.to_thread(self.step)
+            except Exception:  # the loop must outlive any surprise
+                log.exception("baseline reconcile step failed")
+
+    def close(self) -> None:
+        """At shutdown: hand the Lease over at once rather than after it expires."""
+        self.elector.release()
+        self.api.close()
 
     def attach(self, runtime: Runtime) -> None:
         runtime.background.append(self.run)
-        runtime.closers.append(self.api.close)
+        runtime.closers.append(self.close)
         runtime.notes.append(self.notes)
         self.export_metrics(runtime.metrics)
 
@@ -133,6 +135,7 @@ class BaselineReconciler:
         """Lead if possible and run a pass when one is due; the pass's result, or None."""
         config = self._config()
         if config.baseline is None:
+            self.elector.release()  # no-op unless the baseline was just removed from the config
             return None  # no baseline configured: nothing is written, nothing removed
         was_leading = self.elector.leading
         if not self.elector.try_lead():
