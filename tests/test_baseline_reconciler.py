@@ -439,7 +439,7 @@ def test_a_lease_that_is_no_longer_renewed_is_taken_over(fake: FakeApiServer) ->
 def test_racing_for_the_lease_one_replica_wins(fake: FakeApiServer) -> None:
     client = api_client(fake)
     api = LeaseApi(client)
-    first = LeaderElector(api, namespace="tenant-guard", name="race", identity="a")
+    first = LeaderElector(api, namespace="tenant-guard", name="race", identity="a", renew_every=0)
     second = LeaderElector(api, namespace="tenant-guard", name="race", identity="b")
     assert first.try_lead() is True
     # b read "no Lease" just before a's create landed, so b creates too: 409 AlreadyExists.
@@ -551,3 +551,24 @@ def test_serve_with_a_kubeconfig_reconciles_and_releases_the_lease_at_exit(
         assert lease["spec"]["holderIdentity"]
     lease = stored(fake, "coordination.k8s.io", "leases", "tenant-guard", LEASE_NAME)
     assert "holderIdentity" not in lease["spec"], "released at shutdown"
+
+
+def test_the_holder_renews_the_lease_every_few_seconds_not_every_tick(
+    fake: FakeApiServer,
+) -> None:
+    clock = Clock()
+    reconciler = make_reconciler(fake, Namespaces({"shop": SHOP}), clock=clock)
+    path = "/apis/coordination.k8s.io/v1/namespaces/tenant-guard/leases/baseline"
+
+    def lease_writes() -> int:
+        return sum(1 for r in fake.requests if r.path == path and r.method == "PUT")
+
+    reconciler.step()  # creates the Lease (POST)
+    for _ in range(4):
+        clock.now += 1
+        reconciler.step()
+    assert lease_writes() == 0
+    clock.now += 1  # 5 s since it was written
+    reconciler.step()
+    assert lease_writes() == 1
+    assert reconciler.elector.leading is True

@@ -128,6 +128,7 @@ class LeaderElector:
         name: str,
         identity: str,
         duration: int = 15,
+        renew_every: float = 5.0,
         monotonic: Callable[[], float] = time.monotonic,
         wall: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
@@ -136,6 +137,7 @@ class LeaderElector:
         self.name = name
         self.identity = identity
         self.duration = duration
+        self.renew_every = renew_every
         self.leading = False
         self._monotonic = monotonic
         self._wall = wall
@@ -147,7 +149,13 @@ class LeaderElector:
         return f"{self.namespace}/{self.name}"
 
     def try_lead(self) -> bool:
-        """Take or renew the Lease if possible; True while this replica holds it."""
+        """Take or renew the Lease if possible; True while this replica holds it.
+
+        The holder writes only every `renew_every` seconds, well inside `duration`: no other
+        replica takes the Lease before it has gone unchanged for `duration`.
+        """
+        if self.leading and self._monotonic() - self._seen_at < self.renew_every:
+            return True
         try:
             leading = self._attempt()
         except ClusterApiError as exc:
