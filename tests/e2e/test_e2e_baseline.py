@@ -14,6 +14,9 @@ import pytest
 import yaml
 
 from tests.e2e.harness import CONFIG, ROOT, Cluster, namespace, wait_for
+from webhook.cluster import BaselineApi, ClusterApiError, LeaderElector, LeaseApi, load_api_client
+from webhook.reconciler import LEASE_NAME
+from webhook.templates import MANAGED_KINDS as MANAGED_KINDS_TABLE
 
 SHIPPED = ROOT / "deploy" / "base" / "config.yaml"
 TENANT_USER = "bob"
@@ -214,3 +217,82 @@ def test_a_namespace_that_leaves_its_tenant_loses_its_baseline(baseline: Cluster
         "shop-old gone from tenant-a's allow list",
         15,
     )
+
+
+# Minimal objects of every kind the baseline writes, unlabelled (so no webhook judges them):
+# probes for the write access deploy/components/baseline grants.
+PROBES = {
+    "authorizationpolicies": {"spec": {"action": "ALLOW"}},
+    "peerauthentications": {"spec": {"mtls": {"mode": "STRICT"}}},
+    "sidecars": {"spec": {"egress": [{"hosts": ["./*"]}]}},
+    "networkpolicies": {"spec": {"podSelector": {}}},
+    "resourcequotas": {"spec": {"hard": {"pods": "10"}}},
+    "limitranges": {"spec": {"limits": [{"type": "Container", "max": {"cpu": "2"}}]}},
+}
+
+
+def service_account_kubeconfig(cluster: Cluster, directory: Path) -> Path:
+    """A kubeconfig for tenant-guard's service account, with only the shipped RBAC bound."""
+    service_account = yaml.safe_dump_all(
+        [
+            {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "tenant-guard"}},
+            {
+                "apiVersion": "v1",
+                "kind": "ServiceAccount",
+                "metadata": {"name": "tenant-guard", "namespace": "tenant-guard"},
+            },
+        ]
+    )
+    cluster.apply(service_account)
+    cluster.kubectl("apply", "-f", str(ROOT / "deploy" / "components" / "baseline" / "rbac.yaml"))
+    token = cluster.kubectl("-n", "tenant-guard", "create", "token", "tenant-guard").stdout.strip()
+    config = yaml.safe_load(cluster.kubeconfig.read_text())
+    config["users"] = [{"name": "admin", "user": {"token": token}}]
+    path = directory / "service-account-kubeconfig"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def test_the_baseline_rbac_component_is_enough_to_write_every_kind_and_the_lease(
+    baseline: Cluster, tmp_path: Path
+) -> None:
+    client = load_api_client(
+        kubeconfig=str(service_account_kubeconfig(baseline, tmp_path)), in_cluster=False
+    )
+    api = BaselineApi(client)
+    try:
+        for kind in MANAGED_KINDS_TABLE:
+            body = {
+                "apiVersion": f"{kind.group}/v1" if kind.group else "v1",
+                "kind": kind.kind,
+                "metadata": {"name": "rbac-probe", "namespace": "tenant-a"},
+                **PROBES[kind.resource],
+            }
+            # Server-side apply that creates, then one that changes nothing, then list, delete.
+            api.apply(kind.group, "v1", kind.resource, body)
+            api.apply(kind.group, "v1", kind.resource, body)
+            listed = api.list_objects(kind.group, "v1", kind.resource, "")
+            assert ("tenant-a", "rbac-probe") in listed, kind.kind
+            assert api.delete(kind.group, "v1", kind.resource, "tenant-a", "rbac-probe")
+
+        elector = LeaderElector(
+            LeaseApi(client),
+            namespace="tenant-guard",
+            name=LEASE_NAME,
+            identity="rbac-probe",
+            renew_every=0,
+        )
+        assert elector.try_lead() is True  # create
+        assert elector.try_lead() is True  # get + update
+        elector.release()
+        with pytest.raises(ClusterApiError) as forbidden:
+            LeaseApi(client).read("default", LEASE_NAME)  # only its own namespace
+        assert forbidden.value.status == 403
+    finally:
+        api.close()
+    sa = "--as=system:serviceaccount:tenant-guard:tenant-guard"
+    for verb, resource in (("get", "secrets"), ("create", "deployments"), ("update", "pods")):
+        answer = baseline.kubectl(
+            "auth", "can-i", sa, verb, resource, "-n", "tenant-a", check=False
+        )
+        assert answer.stdout.strip() == "no", f"{verb} {resource}"

@@ -2,6 +2,8 @@
 
 `client` builds the API client and describes its errors, `watch` keeps the namespace and
 VirtualService caches that requests read, `certs` makes the calls of `serve --manage-certs`.
+`apply` makes the tenant baseline's calls (discovery, server-side apply, list, delete), and
+`lease` keeps one reconciling replica at a time.
 """
 
 from webhook.cluster.apply import BASELINE_RBAC, BaselineApi, resource_version
