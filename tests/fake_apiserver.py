@@ -941,11 +941,17 @@ class FakeApiServer:
                     and namespace in (None, ns)
                     and wanted(obj["metadata"].get("labels") or {})
                 ]
+                # Pages: `continue` is the offset of the next item (no snapshot; enough here).
+                offset = int(query.get("continue") or 0)
+                limit = int(query.get("limit") or 0) or len(items)
+                metadata: dict[str, Any] = {"resourceVersion": str(self._rv)}
+                if offset + limit < len(items):
+                    metadata["continue"] = str(offset + limit)
                 body = {
                     "kind": f"{kind}List",
                     "apiVersion": api_version,
-                    "metadata": {"resourceVersion": str(self._rv)},
-                    "items": items,
+                    "metadata": metadata,
+                    "items": items[offset : offset + limit],
                 }
                 handler.send_json(200, body)
                 return True

@@ -5,6 +5,8 @@ API errors, and one writer among replicas (the Lease)."""
 from __future__ import annotations
 
 import copy
+import json
+import logging
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -21,6 +23,8 @@ from webhook.cluster import BaselineApi, ClusterApiError, ClusterView, LeaderEle
 from webhook.config import Config, load_config, parse_config
 from webhook.configstore import ConfigStore
 from webhook.hosts import route_key
+from webhook.logs import JsonFormatter
+from webhook.metrics import Metrics
 from webhook.reconciler import LEASE_NAME, BaselineReconciler, PassResult
 from webhook.tls import generate_bundle, write_bundle
 
@@ -572,3 +576,55 @@ def test_the_holder_renews_the_lease_every_few_seconds_not_every_tick(
     reconciler.step()
     assert lease_writes() == 1
     assert reconciler.elector.leading is True
+
+
+def test_managed_objects_are_listed_in_pages(fake: FakeApiServer) -> None:
+    install_istio_security(fake)
+    namespaces = Namespaces({f"shop-{i}": SHOP for i in range(3)})
+    make_reconciler(fake, namespaces).step()
+    api = BaselineApi(api_client(fake))
+    listed = api.list_objects(SECURITY, "v1", AP, "app.kubernetes.io/managed-by", page_size=4)
+    assert len(listed) == 6  # two AuthorizationPolicies in each of three namespaces
+    pages = [
+        r for r in fake.requests if r.path == f"/apis/{SECURITY}/v1/{AP}" and r.method == "GET"
+    ]
+    assert [r.query.get("continue") for r in pages[-2:]] == [None, "4"]
+    assert all(r.query["limit"] == "4" for r in pages[-2:])
+
+
+@pytest.mark.parametrize(
+    "code",
+    [
+        pytest.param(409, id="conflict"),
+        pytest.param(403, id="forbidden-without-the-rbac-component"),
+    ],
+)
+def test_a_refused_apply_is_an_error_retried_later(fake: FakeApiServer, code: int) -> None:
+    install_istio_security(fake)
+    clock = Clock()
+    reconciler = make_reconciler(fake, Namespaces({"shop": SHOP}), clock=clock)
+    reconciler.export_metrics(Metrics())
+    path = "/apis/networking.istio.io/v1/namespaces/shop/sidecars/default"
+    fake.fail_next("PATCH", path, code)
+    result = reconciler.step()
+    assert result is not None and [f"HTTP {code}" in e for e in result.errors] == [True]
+    assert any(f"HTTP {code}" in note for note in reconciler.notes())
+    clock.now += 5
+    assert done(reconciler.step(), "created") == ["Sidecar shop/default"]
+    assert reconciler.notes() == []
+
+
+def test_each_pass_that_changes_something_logs_one_json_line(
+    fake: FakeApiServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    install_istio_security(fake)
+    namespaces = Namespaces({"shop": SHOP})
+    reconciler = make_reconciler(fake, namespaces)
+    with caplog.at_level(logging.INFO, logger="tenant_guard.baseline"):
+        reconciler.step()
+    (record,) = [r for r in caplog.records if r.name == "tenant_guard.baseline"]
+    fields = record.__dict__["fields"]
+    assert fields["baseline"]["created"][0] == "AuthorizationPolicy shop/allow-same-tenant"
+    assert fields["errors"] == [] and fields["missing_apis"] == []
+    line = json.loads(JsonFormatter().format(record))
+    assert line["msg"] == "baseline reconciled" and len(line["baseline"]["created"]) == 4

@@ -254,7 +254,7 @@ class BaselineReconciler:
         for action, refs in result.done.items():
             if refs and self._objects is not None:
                 self._objects.labels(action).inc(len(refs))
-        changed = {a: refs for a, refs in result.done.items() if refs}
+        changed = {a: sorted(refs) for a, refs in result.done.items() if refs}
         fields = {"baseline": changed, "errors": result.errors, "missing_apis": result.missing}
         if changed or result.errors or result.missing:
             level = logging.WARNING if result.errors or result.missing else logging.INFO

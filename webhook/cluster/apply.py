@@ -7,6 +7,7 @@ Bodies and answers are raw JSON, as in webhook.cluster.certs. Blocking: call fro
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -90,25 +91,31 @@ class BaselineApi:
         )
 
     def list_objects(
-        self, group: str, version: str, resource: str, label_selector: str
+        self, group: str, version: str, resource: str, label_selector: str, page_size: int = 500
     ) -> dict[tuple[str, str], str]:
-        """(namespace, name) -> resourceVersion of every object matching the selector."""
+        """(namespace, name) -> resourceVersion of every object matching the selector (paged)."""
         what = f"listing {resource}.{group or 'core'}/{version}"
-        call: Callable[[], Any]
         if group:
-            call = lambda: self._custom.list_cluster_custom_object(  # noqa: E731
-                group, version, resource, label_selector=label_selector, **self._options()
+            method = functools.partial(
+                self._custom.list_cluster_custom_object, group, version, resource
             )
         else:
             method = getattr(self._core, f"list_{_CORE_METHODS[resource]}_for_all_namespaces")
-            call = lambda: method(label_selector=label_selector, **self._options())  # noqa: E731
         out: dict[tuple[str, str], str] = {}
-        for item in _api_json(what, call).get("items") or ():
-            metadata = item.get("metadata") if isinstance(item, Mapping) else None
-            if isinstance(metadata, Mapping):
-                key = (str(metadata.get("namespace") or ""), str(metadata.get("name") or ""))
-                out[key] = str(metadata.get("resourceVersion") or "")
-        return out
+        token: str | None = None
+        while True:
+            page: dict[str, Any] = {"label_selector": label_selector, "limit": page_size}
+            if token:
+                page["_continue"] = token
+            body = _api_json(what, lambda: method(**page, **self._options()))  # noqa: B023
+            for item in body.get("items") or ():
+                metadata = item.get("metadata") if isinstance(item, Mapping) else None
+                if isinstance(metadata, Mapping):
+                    key = (str(metadata.get("namespace") or ""), str(metadata.get("name") or ""))
+                    out[key] = str(metadata.get("resourceVersion") or "")
+            token = (body.get("metadata") or {}).get("continue") or None
+            if not token:
+                return out
 
     def apply(
         self, group: str, version: str, resource: str, body: Mapping[str, Any]
