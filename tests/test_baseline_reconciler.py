@@ -628,3 +628,18 @@ def test_each_pass_that_changes_something_logs_one_json_line(
     assert fields["errors"] == [] and fields["missing_apis"] == []
     line = json.loads(JsonFormatter().format(record))
     assert line["msg"] == "baseline reconciled" and len(line["baseline"]["created"]) == 4
+
+
+def test_a_lease_that_cannot_be_taken_is_reported(fake: FakeApiServer) -> None:
+    clock = Clock()
+    reconciler = make_reconciler(fake, Namespaces({"shop": SHOP}), clock=clock)
+    path = "/apis/coordination.k8s.io/v1/namespaces/tenant-guard/leases/baseline"
+    fake.forbidden_paths.add(path)  # as without deploy/components/baseline
+    assert reconciler.step() is None
+    (note,) = reconciler.notes()
+    assert note.startswith("baseline: cannot take the Lease: reading Lease tenant-guard/baseline")
+    assert "HTTP 403" in note
+    fake.forbidden_paths.discard(path)
+    clock.now += 1
+    assert reconciler.step() is not None
+    assert not any("Lease" in n for n in reconciler.notes())

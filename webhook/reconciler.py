@@ -264,6 +264,8 @@ class BaselineReconciler:
 
     def notes(self) -> list[str]:
         """For /readyz's detail (readiness itself does not depend on it: admission still works)."""
+        if self.elector.last_error:
+            return [f"baseline: cannot take the Lease: {self.elector.last_error}"]
         result = self.last
         if result is None or not self.elector.leading:
             return []

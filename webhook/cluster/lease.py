@@ -139,6 +139,7 @@ class LeaderElector:
         self.duration = duration
         self.renew_every = renew_every
         self.leading = False
+        self.last_error: str | None = None  # why the last attempt failed (not a lost race)
         self._monotonic = monotonic
         self._wall = wall
         self._seen_version: str | None = None
@@ -156,12 +157,16 @@ class LeaderElector:
         """
         if self.leading and self._monotonic() - self._seen_at < self.renew_every:
             return True
+        error: str | None = None
         try:
             leading = self._attempt()
         except ClusterApiError as exc:
-            if not exc.conflict:
-                log.warning("Lease %s: %s", self.lease, exc)
             leading = False
+            if not exc.conflict:  # a lost race is normal; anything else is worth saying, once
+                error = str(exc)
+                if error != self.last_error:
+                    log.warning("Lease %s: %s", self.lease, exc)
+        self.last_error = error
         if leading != self.leading:
             log.info(
                 "Lease %s %s by %s",
