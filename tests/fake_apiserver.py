@@ -11,13 +11,14 @@ from __future__ import annotations
 import base64
 import contextlib
 import copy
+import functools
 import json
 import queue
 import re
 import socket
 import threading
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -136,6 +137,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_PATCH(self) -> None:
         self.server.fake._dispatch_write(self, "PATCH")
+
+    def do_DELETE(self) -> None:
+        self.server.fake._dispatch_write(self, "DELETE")
 
     def read_body(self) -> bytes:
         return self.rfile.read(int(self.headers.get("Content-Length") or 0))
@@ -560,7 +564,7 @@ class FakeApiServer:
         elif webhook and method == "PATCH":
             content_type = handler.headers.get("Content-Type") or ""
             self._patch_webhook(handler, webhook.group(1), webhook.group(2), obj, content_type)
-        else:
+        elif not self._write_object(handler, method, path, query, obj):
             handler.send_json(405, _status(405, "MethodNotAllowed", f"{method} {path}"))
 
     def _answer_fault(self, handler: _Handler, method: str, path: str) -> bool:
@@ -728,7 +732,7 @@ class FakeApiServer:
             self._get_secret(handler, match.group(1), match.group(2))
         elif match := _WEBHOOK_PATH.fullmatch(path):
             self._get_webhook(handler, match.group(1), match.group(2))
-        else:
+        elif not self._read_object(handler, path, query):
             handler.send_json(404, _status(404, "NotFound", "the server could not find it"))
 
     def _api_group(self) -> dict[str, Any]:
@@ -916,6 +920,242 @@ class FakeApiServer:
                 handler.end_chunked()
                 return
 
+    # --- any namespaced kind: discovery, list, get, create, replace, apply, delete ------------
+    # What the tenant baseline and its Lease need. Kinds are served once registered
+    # (serve_kind); built-in ones are from the start, CRDs when a test "installs" them.
+
+    @functools.cached_property
+    def _kinds(self) -> _Kinds:
+        kinds = _Kinds()
+        for group, version, plural, kind in BUILT_IN_KINDS:
+            kinds.served.setdefault((group, version), {})[plural] = kind
+        return kinds
+
+    def serve_kind(self, group: str, version: str, plural: str, kind: str) -> None:
+        """Serve a kind from now on (installing its CRD)."""
+        with self._lock:
+            self._kinds.served.setdefault((group, version), {})[plural] = kind
+
+    def put_object(
+        self, group: str, plural: str, obj: Mapping[str, Any], manager: str = "kubectl"
+    ) -> str:
+        """Write an object directly as `manager` (someone else's edit); its resourceVersion."""
+        meta = obj["metadata"]
+        key = (group, plural, meta["namespace"], meta["name"])
+        with self._lock:
+            return self._store_object(key, copy.deepcopy(dict(obj)), manager)
+
+    def stored_object(
+        self, group: str, plural: str, namespace: str, name: str
+    ) -> dict[str, Any] | None:
+        with self._lock:
+            obj = self._kinds.objects.get((group, plural, namespace, name))
+            return copy.deepcopy(obj) if obj is not None else None
+
+    def stored_objects(self, group: str, plural: str) -> dict[tuple[str, str], dict[str, Any]]:
+        """(namespace, name) -> object, for every stored object of the kind."""
+        with self._lock:
+            return {
+                (ns, name): copy.deepcopy(obj)
+                for (g, p, ns, name), obj in self._kinds.objects.items()
+                if (g, p) == (group, plural)
+            }
+
+    def remove_object(self, group: str, plural: str, namespace: str, name: str) -> None:
+        with self._lock:
+            del self._kinds.objects[group, plural, namespace, name]
+
+    @property
+    def applies(self) -> list[AppliedPatch]:
+        """Every server-side apply request received, in order."""
+        with self._lock:
+            return list(self._kinds.applies)
+
+    def _store_object(
+        self, key: tuple[str, str, str, str], obj: dict[str, Any], manager: str
+    ) -> str:
+        old = self._kinds.objects.get(key)
+        self._rv += 1
+        meta = {**obj["metadata"], "resourceVersion": str(self._rv)}
+        meta["uid"] = (old or {}).get("metadata", {}).get("uid") or f"uid-{'-'.join(key)}"
+        self._kinds.objects[key] = {**obj, "metadata": meta}
+        self._kinds.managers[key] = manager
+        return str(self._rv)
+
+    def _kind_path(self, path: str) -> tuple[str, str, str, str | None, str | None] | None:
+        """(group, version, plural, namespace, name) of a served kind's path, else None."""
+        match = _OBJECT_PATH.fullmatch(path)
+        if match is None:
+            return None
+        group = match.group("group") or ""
+        version = match.group("version") or match.group("core_version") or ""
+        plural = match.group("plural")
+        with self._lock:
+            if plural not in self._kinds.served.get((group, version), {}):
+                return None
+        return group, version, plural, match.group("namespace"), match.group("name")
+
+    def _read_object(self, handler: _Handler, path: str, query: Mapping[str, str]) -> bool:
+        if discovery := _DISCOVERY_PATH.fullmatch(path):
+            group = discovery.group("group") or ""
+            version = discovery.group("version") or discovery.group("core_version") or ""
+            with self._lock:
+                served = dict(self._kinds.served.get((group, version), {}))
+            if group == ISTIO_GROUP and version in self.istio_versions:
+                served[VIRTUALSERVICES] = "VirtualService"
+            if not served:
+                return False
+            resources = [
+                {"name": plural, "kind": kind, "namespaced": True}
+                for plural, kind in served.items()
+            ]
+            handler.send_json(
+                200,
+                {
+                    "kind": "APIResourceList",
+                    "groupVersion": path.split("/", 2)[2],
+                    "resources": resources,
+                },
+            )
+            return True
+        target = self._kind_path(path)
+        if target is None:
+            return False
+        group, version, plural, namespace, name = target
+        api_version = f"{group}/{version}" if group else version
+        kind = self._kinds.served[group, version][plural]
+        with self._lock:
+            if name is None:
+                wanted = _selector(query.get("labelSelector") or "")
+                items = [
+                    _render(obj, api_version, kind)
+                    for (g, p, ns, _), obj in sorted(self._kinds.objects.items())
+                    if (g, p) == (group, plural)
+                    and namespace in (None, ns)
+                    and wanted(obj["metadata"].get("labels") or {})
+                ]
+                # Pages: `continue` is the offset of the next item (no snapshot; enough here).
+                offset = int(query.get("continue") or 0)
+                limit = int(query.get("limit") or 0) or len(items)
+                metadata: dict[str, Any] = {"resourceVersion": str(self._rv)}
+                if offset + limit < len(items):
+                    metadata["continue"] = str(offset + limit)
+                body = {
+                    "kind": f"{kind}List",
+                    "apiVersion": api_version,
+                    "metadata": metadata,
+                    "items": items[offset : offset + limit],
+                }
+                handler.send_json(200, body)
+                return True
+            assert namespace is not None
+            obj = copy.deepcopy(self._kinds.objects.get((group, plural, namespace, name)))
+        if obj is None:
+            handler.send_json(404, _status(404, "NotFound", f'{plural} "{name}" not found'))
+        else:
+            handler.send_json(200, _render(obj, api_version, kind))
+        return True
+
+    def _write_object(
+        self, handler: _Handler, method: str, path: str, query: Mapping[str, str], body: Any
+    ) -> bool:
+        target = self._kind_path(path)
+        if target is None or target[3] is None:
+            return False
+        group, version, plural, namespace, name = target
+        api_version = f"{group}/{version}" if group else version
+        kind = self._kinds.served[group, version][plural]
+        content_type = (handler.headers.get("Content-Type") or "").split(";")[0].strip()
+        with self._lock:
+            if method == "POST" and name is None:
+                code, answer = self._create_object(group, plural, namespace, body)
+            elif method == "PUT" and name is not None:
+                code, answer = self._replace_object(group, plural, namespace, name, body)
+            elif method == "PATCH" and name is not None:
+                self._kinds.applies.append(
+                    AppliedPatch(path, content_type, dict(query), copy.deepcopy(body))
+                )
+                code, answer = self._apply_object(
+                    (group, plural, namespace, name), content_type, query, body
+                )
+            elif method == "DELETE" and name is not None:
+                gone = self._kinds.objects.pop((group, plural, namespace, name), None)
+                if gone is None:
+                    code, answer = 404, _status(404, "NotFound", f'{plural} "{name}" not found')
+                else:
+                    self._rv += 1
+                    code, answer = 200, {"kind": "Status", "apiVersion": "v1", "status": "Success"}
+            else:
+                code, answer = 405, _status(405, "MethodNotAllowed", f"{method} {path}")
+        if code < 300 and answer.get("kind") != "Status":
+            answer = _render(answer, api_version, kind)
+        handler.send_json(code, answer)
+        return True
+
+    def _create_object(
+        self, group: str, plural: str, namespace: str, body: Any
+    ) -> tuple[int, dict[str, Any]]:
+        meta = body.get("metadata") if isinstance(body, dict) else None
+        name = meta.get("name") if isinstance(meta, dict) else None
+        if not isinstance(name, str):
+            return 400, _status(400, "BadRequest", "metadata.name is required")
+        key = (group, plural, namespace, name)
+        if key in self._kinds.objects:
+            return 409, _status(409, "AlreadyExists", f'{plural} "{name}" already exists')
+        obj = {k: v for k, v in body.items() if k not in ("apiVersion", "kind")}
+        obj["metadata"] = {**meta, "namespace": namespace}
+        self._store_object(key, obj, "create")
+        return 201, copy.deepcopy(self._kinds.objects[key])
+
+    def _replace_object(
+        self, group: str, plural: str, namespace: str, name: str, body: Any
+    ) -> tuple[int, dict[str, Any]]:
+        key = (group, plural, namespace, name)
+        current = self._kinds.objects.get(key)
+        if current is None:
+            return 404, _status(404, "NotFound", f'{plural} "{name}" not found')
+        wanted = (body.get("metadata") or {}).get("resourceVersion")
+        if wanted and wanted != current["metadata"]["resourceVersion"]:
+            message = (
+                f'Operation cannot be fulfilled on {plural} "{name}": the object has been modified'
+            )
+            return 409, _status(409, "Conflict", message)
+        obj = {k: v for k, v in body.items() if k not in ("apiVersion", "kind")}
+        obj["metadata"] = {**body["metadata"], "namespace": namespace}
+        self._store_object(key, obj, "update")
+        return 200, copy.deepcopy(self._kinds.objects[key])
+
+    def _apply_object(
+        self,
+        key: tuple[str, str, str, str],
+        content_type: str,
+        query: Mapping[str, str],
+        body: Any,
+    ) -> tuple[int, dict[str, Any]]:
+        """Enough server-side apply for the baseline: the applied fields win over the stored
+        ones (other fields are kept), a no-op keeps the resourceVersion, and applying over
+        another manager's write without force is a 409 Conflict."""
+        if content_type != "application/apply-patch+yaml":
+            message = f"the fake only takes server-side apply patches, not {content_type!r}"
+            return 415, _status(415, "UnsupportedMediaType", message)
+        manager = query.get("fieldManager")
+        if not manager:
+            return 422, _status(422, "Invalid", "fieldManager is required for apply patch")
+        if not isinstance(body, dict):
+            return 400, _status(400, "BadRequest", "an apply patch is an object")
+        current = self._kinds.objects.get(key)
+        applied = {k: v for k, v in body.items() if k not in ("apiVersion", "kind")}
+        merged = _apply_merge(current or {}, applied)
+        merged["metadata"]["namespace"] = key[2]
+        if current is not None and merged == current:
+            return 200, copy.deepcopy(current)
+        owner = self._kinds.managers.get(key)
+        if current is not None and owner != manager and query.get("force") != "true":
+            message = f'Apply failed with 1 conflict: conflict with "{owner}"'
+            return 409, _status(409, "Conflict", message)
+        self._store_object(key, merged, manager)
+        return (201 if current is None else 200), copy.deepcopy(self._kinds.objects[key])
+
 
 def _render(obj: Mapping[str, Any], api_version: str, kind: str) -> dict[str, Any]:
     return {"apiVersion": api_version, "kind": kind, **obj}
@@ -971,3 +1211,58 @@ def _route(namespace: str, name: str, hostnames: Iterable[str] | None) -> dict[s
         "metadata": {"name": name, "namespace": namespace, "uid": f"uid-{namespace}-{name}"},
         "spec": spec,
     }
+
+
+# (group, version, plural, kind) served by every API server, without CRDs.
+BUILT_IN_KINDS = (
+    ("", "v1", "resourcequotas", "ResourceQuota"),
+    ("", "v1", "limitranges", "LimitRange"),
+    ("networking.k8s.io", "v1", "networkpolicies", "NetworkPolicy"),
+    ("coordination.k8s.io", "v1", "leases", "Lease"),
+)
+_OBJECT_PATH = re.compile(
+    r"(?:/api/(?P<core_version>v1)|/apis/(?P<group>[^/]+)/(?P<version>[^/]+))"
+    r"(?:/namespaces/(?P<namespace>[^/]+))?/(?P<plural>[^/]+)(?:/(?P<name>[^/]+))?"
+)
+_DISCOVERY_PATH = re.compile(r"/api/(?P<core_version>v1)|/apis/(?P<group>[^/]+)/(?P<version>[^/]+)")
+
+
+@dataclass(frozen=True)
+class AppliedPatch:
+    """A server-side apply request as received."""
+
+    path: str
+    content_type: str
+    query: Mapping[str, str]
+    body: Any
+
+
+@dataclass
+class _Kinds:
+    served: dict[tuple[str, str], dict[str, str]] = field(default_factory=dict)
+    objects: dict[tuple[str, str, str, str], dict[str, Any]] = field(default_factory=dict)
+    managers: dict[tuple[str, str, str, str], str] = field(default_factory=dict)
+    applies: list[AppliedPatch] = field(default_factory=list)
+
+
+def _apply_merge(current: Any, applied: Any) -> Any:
+    if isinstance(current, dict) and isinstance(applied, dict):
+        out = copy.deepcopy(current)
+        for key, value in applied.items():
+            out[key] = _apply_merge(out.get(key), value)
+        return out
+    return copy.deepcopy(applied)
+
+
+def _selector(text: str) -> Callable[[Mapping[str, str]], bool]:
+    """A label selector of `key=value` and `key` (exists) terms, as the baseline sends."""
+    terms = [t.strip() for t in text.split(",") if t.strip()]
+
+    def matches(labels: Mapping[str, str]) -> bool:
+        for term in terms:
+            key, eq, value = term.partition("=")
+            if (eq and labels.get(key) != value) or (not eq and key not in labels):
+                return False
+        return True
+
+    return matches

@@ -409,6 +409,16 @@ def test_missing_optional_sections_are_fine() -> None:
         ),
         pytest.param("just a string\n", ["top level must be a mapping", "str"], id="scalar"),
         pytest.param("enforcement: audit\n", ["enforcement", "audit"], id="bad-value"),
+        pytest.param(
+            "sharedNamespaces: [a]\nenforcement: enforce\nsharedNamespaces: [b]\n",
+            ["'sharedNamespaces' appears twice", "line 3"],
+            id="top-level-key-twice",
+        ),
+        pytest.param(
+            "tenants:\n  a: {hosts: [a.example.com]}\n  a: {hosts: [b.example.com]}\n",
+            ["'a' appears twice", "line 3"],
+            id="tenant-twice",
+        ),
     ],
 )
 def test_load_config_errors_name_the_file(tmp_path: Path, text: str, expected: list[str]) -> None:

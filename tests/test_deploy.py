@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import fnmatch
 import functools
+import os
 import re
 import shutil
 import subprocess
@@ -16,6 +17,9 @@ import yaml
 
 from tests.builders import shared_dir
 from webhook.admission import KINDS
+from webhook.cluster import BASELINE_RBAC, LEASE_RBAC
+from webhook.reconciler import LEASE_NAME
+from webhook.templates import MANAGED_KINDS
 
 REPO = Path(__file__).resolve().parents[1]
 DEPLOY = REPO / "deploy"
@@ -77,6 +81,8 @@ SPEC_CONFIG_KEYS = {
     "sharedGatewayWorkloads",
     "sharedParentRefs",
     "sharedNamespaces",
+    # SPEC.md §11
+    "baseline",
 }
 
 Doc = dict[str, Any]
@@ -433,11 +439,11 @@ def test_namespace_label_webhook_rules() -> None:
     assert all(r["resources"] == ["namespaces"] for r in hook["rules"])
 
 
-def test_validating_configuration_holds_exactly_the_two_webhooks() -> None:
+def test_validating_configuration_holds_exactly_its_webhooks() -> None:
     configs = objects(render("base"), "ValidatingWebhookConfiguration")
     assert [c["metadata"]["name"] for c in configs] == [VALIDATING]
     assert sorted(w["name"] for w in configs[0]["webhooks"]) == sorted(
-        [NAMESPACE_LABEL, TENANT_RULES]
+        [NAMESPACE_LABEL, TENANT_RULES, MANAGED_OBJECTS]
     )
 
 
@@ -800,3 +806,178 @@ def test_dockerignore(path: str, sent: bool) -> None:
         ):
             excluded = not negate
     assert excluded is not sent
+
+
+# --- the tenant baseline (SPEC §11) ------------------------------------------------------------
+
+MANAGED_OBJECTS = "managed-objects.tenant-guard.io"
+BASELINE_COMPONENT = DEPLOY / "components" / "baseline"
+
+
+def managed_objects_webhook(name: str = "base") -> Doc:
+    hooks = [
+        w
+        for w in one(render(name), "ValidatingWebhookConfiguration", VALIDATING)["webhooks"]
+        if w["name"] == MANAGED_OBJECTS
+    ]
+    assert len(hooks) == 1
+    return hooks[0]
+
+
+@functools.cache
+def served_crd_versions() -> dict[tuple[str, str], frozenset[str]]:
+    """(group, plural) -> served versions, for every CRD of the shared fixtures."""
+    served: dict[tuple[str, str], frozenset[str]] = {}
+    for path in sorted((shared_dir() / "fixtures" / "crds").glob("*.yaml")):
+        for doc in yaml.safe_load_all(path.read_text()):
+            if doc and doc.get("kind") == "CustomResourceDefinition":
+                spec = doc["spec"]
+                served[spec["group"], spec["names"]["plural"]] = frozenset(
+                    v["name"] for v in spec["versions"] if v.get("served")
+                )
+    if not served:
+        pytest.skip("CRD fixtures not found (set TENANT_GUARD_SHARED to the shared/ directory)")
+    return served
+
+
+@pytest.mark.parametrize("name", list(KUSTOMIZATIONS))
+def test_managed_objects_webhook_settings(name: str) -> None:
+    hook = managed_objects_webhook(name)
+    assert hook["admissionReviewVersions"] == ["v1"]
+    assert hook["sideEffects"] == "None"
+    assert hook["failurePolicy"] == "Fail"
+    assert 1 <= hook["timeoutSeconds"] <= 5
+    assert hook["matchPolicy"] == "Equivalent"
+    assert hook["clientConfig"]["service"] == {
+        "name": SERVICE,
+        "namespace": NAMESPACE,
+        "path": "/validate",
+        "port": 443,
+    }
+
+
+def test_managed_objects_webhook_sends_the_baseline_kinds_with_delete() -> None:
+    hook = managed_objects_webhook()
+    sent = {(g, r) for rule in hook["rules"] for g in rule["apiGroups"] for r in rule["resources"]}
+    assert sent == {(k.group, k.resource) for k in MANAGED_KINDS}
+    crds = served_crd_versions()
+    for rule in hook["rules"]:
+        # DELETE is the point of this webhook; CONNECT and wildcards never.
+        assert set(rule["operations"]) == {"CREATE", "UPDATE", "DELETE"}
+        assert rule["scope"] == "Namespaced"
+        assert not any("/" in r or r == "*" for r in rule["resources"]), "no subresources"
+        for group in rule["apiGroups"]:
+            for resource in rule["resources"]:
+                if (group, resource) in crds:
+                    assert set(rule["apiVersions"]) == crds[group, resource], resource
+                else:
+                    assert rule["apiVersions"] == ["v1"], resource
+
+
+@pytest.mark.parametrize(
+    ("namespace", "object_labels", "sent"),
+    [
+        pytest.param(
+            ns_labels("shop", tenant="shop"),
+            {"app.kubernetes.io/managed-by": "tenant-guard"},
+            True,
+            id="managed-object-in-tenant-namespace",
+        ),
+        pytest.param(
+            ns_labels("shop", tenant="shop"), {"app": "web"}, False, id="tenant-own-object"
+        ),
+        pytest.param(
+            ns_labels("shop", tenant="shop"),
+            {"app.kubernetes.io/managed-by": "helm"},
+            False,
+            id="another-manager",
+        ),
+        pytest.param(
+            ns_labels("istio-system"),
+            {"app.kubernetes.io/managed-by": "tenant-guard"},
+            False,
+            id="platform-namespace",
+        ),
+    ],
+)
+def test_managed_objects_webhook_selection(
+    namespace: dict[str, str], object_labels: dict[str, str], sent: bool
+) -> None:
+    hook = managed_objects_webhook()
+    matched = selector_matches(hook["namespaceSelector"], namespace) and selector_matches(
+        hook["objectSelector"], object_labels
+    )
+    assert matched is sent
+
+
+def test_managed_objects_webhook_leaves_the_other_webhooks_alone() -> None:
+    # Only this webhook is sent DELETE; the others keep their rules (test_webhook_common_settings).
+    for hook_name in WEBHOOK_HOME:
+        for rule in webhook(render("base"), hook_name)["rules"]:
+            assert "DELETE" not in rule["operations"]
+
+
+def render_with_baseline(overlay: str, tmp_path: Path) -> tuple[Doc, ...]:
+    """`overlay` plus the baseline component, as the README tells an operator to add it."""
+    kubectl = shutil.which("kubectl")
+    if kubectl is None:
+        pytest.skip("kubectl is not installed: cannot render the kustomizations")
+
+    def relative(path: Path) -> str:
+        return os.path.relpath(path, tmp_path)
+
+    (tmp_path / "kustomization.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "kustomize.config.k8s.io/v1beta1",
+                "kind": "Kustomization",
+                "resources": [relative(KUSTOMIZATIONS[overlay])],
+                "components": [relative(BASELINE_COMPONENT)],
+            }
+        )
+    )
+    proc = subprocess.run([kubectl, "kustomize", str(tmp_path)], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    return tuple(d for d in yaml.safe_load_all(proc.stdout) if d)
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_baseline_component_grants_exactly_the_baseline_kinds_and_the_lease(
+    overlay: str, tmp_path: Path
+) -> None:
+    with_component = render_with_baseline(overlay, tmp_path)
+    before = {(k, n) for k, n, _ in rbac_rules(render(overlay))}
+    added = [(k, n, r) for k, n, r in rbac_rules(with_component) if (k, n) not in before]
+    cluster_wide = [r for k, _, r in added if k == "ClusterRole"]
+    assert cluster_wide == [dict(r) for r in BASELINE_RBAC]
+    lease_rules = [r for k, _, r in added if k == "Role"]
+    assert {v for r in lease_rules for v in r["verbs"]} == set(LEASE_RBAC[0]["verbs"])
+    for rule in lease_rules:
+        assert rule["apiGroups"] == ["coordination.k8s.io"] and rule["resources"] == ["leases"]
+        if rule["verbs"] != ["create"]:  # create cannot be limited by name
+            assert rule["resourceNames"] == ["tenant-guard-baseline"]
+    (role,) = [
+        d for d in with_component if d["kind"] == "Role" and "baseline" in d["metadata"]["name"]
+    ]
+    assert role["metadata"]["namespace"] == NAMESPACE
+    bindings = [
+        d
+        for d in with_component
+        if d["kind"] in ("RoleBinding", "ClusterRoleBinding")
+        and "baseline" in d["metadata"]["name"]
+    ]
+    assert len(bindings) == 2
+    for binding in bindings:
+        assert binding["subjects"] == [
+            {"kind": "ServiceAccount", "name": "tenant-guard", "namespace": NAMESPACE}
+        ]
+    # Nothing but RBAC is added or changed.
+    rbac = {"Role", "RoleBinding", "ClusterRole", "ClusterRoleBinding"}
+    assert [d for d in with_component if d["kind"] not in rbac] == [
+        d for d in render(overlay) if d["kind"] not in rbac
+    ]
+
+
+def test_the_lease_name_in_rbac_is_the_one_the_program_takes() -> None:
+    text = (BASELINE_COMPONENT / "rbac.yaml").read_text()
+    assert f'resourceNames: ["{LEASE_NAME}"]' in text

@@ -11,6 +11,7 @@ from webhook.patch import Path as PatchPath
 from webhook.patch import set_values
 from webhook.policies import gatewayapi as gatewayapi_policy
 from webhook.policies import istiogateway as istio_gateway_policy
+from webhook.policies import managed as managed_policy
 from webhook.policies import namespace as namespace_policy
 from webhook.policies import pod as pod_policy
 from webhook.policies import service as service_policy
@@ -217,6 +218,12 @@ def decide(
     """The answer to one admission request. Pure: no I/O, no clock, no globals."""
     uid = request.uid
     kind_name = request.kind.kind
+    if not request.sub_resource and managed_policy.covers(
+        request.resource.group, request.resource.resource
+    ):
+        managed = _decide_managed(request, view, config)
+        if managed is not None:
+            return managed
     handling = KINDS.get((request.resource.group, request.resource.resource))
     if handling is None or request.sub_resource:
         what = "/".join(
@@ -314,6 +321,45 @@ def _mutate(ctx: Context, handling: Kind) -> Decision:
         warnings=warnings,
         patched=bool(patch),
     )
+
+
+def _decide_managed(
+    request: AdmissionRequest, view: TenancyView, config: Config
+) -> Decision | None:
+    """Objects tenant-guard manages (SPEC.md §11), judged before anything else, DELETE included.
+
+    None: nothing to object to here, and the kind has policies of its own that come next.
+    """
+    uid, kind = request.uid, request.kind.kind
+    handling = KINDS.get((request.resource.group, request.resource.resource))
+    namespace = request.namespace
+    tenant = view.tenant_of(namespace, config)
+    deleting = request.operation == "DELETE"
+    # On DELETE the API server sends `object: null` and the stored object as `oldObject`.
+    obj = None if deleting else request.obj
+    stored = request.old_object
+    user = request.user_info
+    violations: list[Violation] = []
+    try:
+        if not (
+            managed_policy.is_managed(obj, "") or managed_policy.is_managed(stored, "oldObject.")
+        ):
+            return None  # not about a managed object: the kind's own handling decides
+        if tenant is not None:
+            violations = managed_policy.check(
+                request.operation, obj, stored, user.username, user.groups, config
+            )
+    except ShapeError as exc:
+        return _refuse(uid, kind, f"the object does not have the shape of a {kind}: {exc}")
+    if violations:
+        subject = Subject(kind, namespace, _object_name(request, obj or stored or {}))
+        ctx = Context(request, subject, obj or stored or {}, tenant, view, config)
+        # Like the namespace label guards: the global mode only, never the namespace's own.
+        return _validate(ctx, Kind(kind, lambda _: violations, tenant_scoped=False))
+    if deleting or handling is None:
+        reason = "delete" if deleting else "managed object, no violation"
+        return Decision(allow(uid), True, kind, tenant, reason=reason)
+    return None
 
 
 def denial_message(ref: str, violations: list[Violation]) -> str:

@@ -47,6 +47,8 @@ class Runtime:
     background: list[Callable[[], Coroutine[Any, Any, None]]] = field(default_factory=list)
     closers: list[Callable[[], None]] = field(default_factory=list)  # run at shutdown
     max_body_bytes: int = MAX_BODY_BYTES
+    # Extra /readyz detail that does not change readiness (the baseline's missing APIs).
+    notes: list[Callable[[], list[str]]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.metrics.count_config_reloads(lambda: (self.store.reloads, self.store.failures))
@@ -69,6 +71,7 @@ def create_app(runtime: Runtime) -> ASGIApp:
                 *reasons,
                 f"config reload refused, last good config in use: {runtime.store.last_error}",
             ]
+        reasons = [*reasons, *(note for source in runtime.notes for note in source())]
         body = {"ready": ready, "detail": reasons}
         return JSONResponse(body, status_code=200 if ready else 503)
 

@@ -25,6 +25,7 @@ from pydantic import (
 
 from webhook.hosts import ClaimIndex, HostError, classify, is_wildcard, normalise
 from webhook.quantity import QuantityError, parse_quantity
+from webhook.templates import TemplateError, check_template
 
 ENFORCEMENT_LABEL = "tenant-guard.io/enforcement"
 
@@ -44,7 +45,27 @@ _DNS_LABEL = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
 
 # libyaml's loader when PyYAML was built with it: several times faster on a 10,000-tenant file,
 # and its peak memory is a fraction of the pure-Python loader's.
-_YamlLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_BaseLoader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class _YamlLoader(_BaseLoader):  # type: ignore[misc]
+    """Refuses a key given twice in one mapping: YAML would keep the last silently, so a
+    second `sharedNamespaces:` further down a long file would replace the first unseen."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[object] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if not isinstance(key, str | int | float | bool):
+                continue  # PyYAML refuses unhashable keys itself
+            if key in seen:
+                line = key_node.start_mark.line + 1
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"key {key!r} appears twice in one mapping (line {line})"
+                )
+            seen.add(key)
+        mapping: dict[Any, Any] = super().construct_mapping(node, deep=deep)
+        return mapping
 
 
 class ConfigError(ValueError):
@@ -166,6 +187,50 @@ class ProxyBounds(_Strict):
         return {k: v for k, v in self.model_dump(by_alias=True).items() if v is not None}
 
 
+def _baseline_template(value: dict[str, Any]) -> dict[str, Any]:
+    try:
+        check_template(value)
+    except TemplateError as exc:
+        raise ValueError(str(exc)) from None
+    return value
+
+
+BaselineTemplate = Annotated[dict[str, Any], AfterValidator(_baseline_template)]
+
+# Who writes the baseline besides labelAdmins and exempt: tenant-guard's own service account
+# (deploy/ runs it as tenant-guard/tenant-guard), and the namespace controller, which deletes a
+# namespace's contents when the namespace is deleted (as its own service account, or as
+# kube-controller-manager without --use-service-account-credentials).
+DEFAULT_BASELINE_MANAGERS = (
+    "system:serviceaccount:tenant-guard:tenant-guard",
+    "system:serviceaccount:kube-system:namespace-controller",
+    "system:kube-controller-manager",
+)
+
+
+class BaselineConfig(_Strict):
+    """`baseline:` (SPEC.md §11): objects every tenant namespace gets, kept by tenant-guard."""
+
+    objects: list[BaselineTemplate] = Field(default_factory=list)
+    resync_seconds: float = Field(default=300.0, alias="resyncSeconds", gt=0)
+    managers: Subjects = Field(
+        default_factory=lambda: Subjects(users=list(DEFAULT_BASELINE_MANAGERS))
+    )
+
+    @model_validator(mode="after")
+    def _unique(self) -> BaselineConfig:
+        seen: dict[tuple[str, str], int] = {}
+        for index, template in enumerate(self.objects):
+            key = (str(template["kind"]), str(template["metadata"]["name"]))
+            if key in seen:
+                raise ValueError(
+                    f"baseline.objects[{index}]: {key[0]} {key[1]!r} is already "
+                    f"baseline.objects[{seen[key]}]; each kind and name may appear once"
+                )
+            seen[key] = index
+        return self
+
+
 _NO_OVERRIDE = ProxyBounds()  # frozen, so every tenant without `proxy:` can share it
 
 
@@ -207,6 +272,7 @@ class Config(_Strict):
     )
     shared_parent_refs: list[GatewayRef] = Field(default_factory=list, alias="sharedParentRefs")
     shared_namespaces: list[NamespaceName] = Field(default_factory=list, alias="sharedNamespaces")
+    baseline: BaselineConfig | None = None
 
     _claims: ClaimIndex = PrivateAttr(default_factory=ClaimIndex)
     _bounds: dict[str, dict[str, Bound]] = PrivateAttr(default_factory=dict)

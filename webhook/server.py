@@ -49,6 +49,9 @@ def build_runtime(args: argparse.Namespace, store: ConfigStore) -> Runtime:
         )
         runtime.tenancy = tenancy
         runtime.closers.append(tenancy.close)
+        from webhook.reconciler import start_from_args as start_baseline
+
+        start_baseline(args, store, tenancy.cluster, runtime)
     elif store.current.namespaces is None:
         log.warning(
             "offline mode and the config has no namespaces: map: every namespace is "

@@ -4,8 +4,11 @@
 VirtualService caches that requests read and the Gateway API route watches, `routes` the one
 index of routed hosts they all feed, `discovery` finds the version a resource is served in (or
 that it is not served yet), `certs` makes the calls of `serve --manage-certs`.
+`apply` makes the tenant baseline's calls (discovery, server-side apply, list, delete), and
+`lease` keeps one reconciling replica at a time.
 """
 
+from webhook.cluster.apply import BASELINE_RBAC, BaselineApi, resource_version
 from webhook.cluster.certs import (
     CERT_MANAGEMENT_RBAC,
     CertificateApi,
@@ -16,6 +19,7 @@ from webhook.cluster.certs import (
 )
 from webhook.cluster.client import describe_error, load_api_client
 from webhook.cluster.discovery import ResourceNotServed, version_candidates
+from webhook.cluster.lease import LEASE_RBAC, LeaderElector, LeaseApi, LeaseRecord
 from webhook.cluster.routes import GATEWAY_ROUTES, RoutingResource
 from webhook.cluster.watch import (
     REQUIRED_RBAC,
@@ -28,13 +32,19 @@ from webhook.cluster.watch import (
 )
 
 __all__ = [
+    "BASELINE_RBAC",
     "CERT_MANAGEMENT_RBAC",
     "GATEWAY_ROUTES",
+    "LEASE_RBAC",
     "REQUIRED_RBAC",
+    "BaselineApi",
     "CacheStatus",
     "CertificateApi",
     "ClusterApiError",
     "ClusterView",
+    "LeaderElector",
+    "LeaseApi",
+    "LeaseRecord",
     "NamespaceLookupError",
     "ResourceNotServed",
     "RoutingResource",
@@ -46,5 +56,6 @@ __all__ = [
     "choose_version",
     "describe_error",
     "load_api_client",
+    "resource_version",
     "version_candidates",
 ]
