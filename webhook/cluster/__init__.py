@@ -2,6 +2,7 @@
 
 `client` builds the API client and describes its errors, `watch` keeps the namespace and
 VirtualService caches that requests read, `certs` makes the calls of `serve --manage-certs`.
+`objects` makes the one-shot reads of `analyze --kubeconfig` and `audit`.
 """
 
 from webhook.cluster.certs import (
@@ -13,6 +14,7 @@ from webhook.cluster.certs import (
     WebhookKind,
 )
 from webhook.cluster.client import describe_error, load_api_client
+from webhook.cluster.objects import ClusterReader, ClusterReadError, api_path
 from webhook.cluster.watch import (
     REQUIRED_RBAC,
     CacheStatus,
@@ -29,6 +31,8 @@ __all__ = [
     "CacheStatus",
     "CertificateApi",
     "ClusterApiError",
+    "ClusterReadError",
+    "ClusterReader",
     "ClusterView",
     "NamespaceLookupError",
     "StoredSecret",
@@ -36,6 +40,7 @@ __all__ = [
     "WatchTuning",
     "WebhookConfiguration",
     "WebhookKind",
+    "api_path",
     "choose_version",
     "describe_error",
     "load_api_client",
