@@ -111,7 +111,7 @@ def run_analyze(args: argparse.Namespace, stdin: TextIO = sys.stdin) -> int:
         routes = None
         live: dict[ObjectKey, Mapping[str, Any]] = {}
         if reader is not None:
-            namespaces = reader.namespaces()
+            namespaces = _cluster_call(reader.namespaces)
             routes = routes_of(_list_all(reader, ISTIO, "virtualservices"), config.domain)
             live = _live_objects(reader, docs, args.namespace)
     except CommandError as exc:
@@ -134,7 +134,7 @@ def run_audit(args: argparse.Namespace) -> int:
         reader = _reader(args.kubeconfig)
         assert reader is not None
         config = _config(args, reader)
-        namespaces = reader.namespaces()
+        namespaces = _cluster_call(reader.namespaces)
         tenants = {name for name, labels in namespaces.items() if labels.get(config.tenant_label)}
         docs: list[Document] = []
         routes: dict[str, Any] = {}
