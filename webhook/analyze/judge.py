@@ -390,13 +390,21 @@ def _tokens(pointer: str) -> list[str]:
 
 def apply_patch(obj: Mapping[str, Any], patch: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     """A copy of `obj` with the webhook's add/replace operations applied (webhook.patch makes
-    no other kind), so the validating decision sees the object as admission would."""
-    result: dict[str, Any] = copy.deepcopy(dict(obj))
+    no other kind), so the validating decision sees the object as admission would. Only the
+    containers on the patched paths are copied; the rest is shared with `obj`."""
+    result: dict[str, Any] = dict(obj)
+    copied = {id(result)}
     for operation in patch:
         tokens = _tokens(str(operation["path"]))
         node: Any = result
         for token in tokens[:-1]:
-            node = node[int(token)] if isinstance(node, list) else node[token]
+            key: Any = int(token) if isinstance(node, list) else token
+            child = node[key]
+            if id(child) not in copied:
+                child = list(child) if isinstance(child, list) else dict(child)
+                copied.add(id(child))
+                node[key] = child
+            node = child
         last = tokens[-1]
         value = copy.deepcopy(operation["value"])
         if isinstance(node, list):

@@ -86,12 +86,11 @@ def _object_lines(result: Result, show_mutations: bool) -> list[str]:
 
 
 def as_json(results: Sequence[Result]) -> str:
-    """One record per object, and the summary."""
-    document = {
-        "summary": Summary.of(results).as_json(),
-        "objects": [record(result) for result in results],
-    }
-    return json.dumps(document, indent=2) + "\n"
+    """The summary, and one record per object on a line of its own (compact, so the C encoder
+    writes 10,000 records in a fraction of the time an indented dump takes)."""
+    lines = ",\n".join(json.dumps(record(result)) for result in results)
+    summary = json.dumps(Summary.of(results).as_json())
+    return f'{{"summary": {summary},\n"objects": [\n{lines}\n]}}\n'
 
 
 def record(result: Result) -> dict[str, Any]:
