@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
@@ -12,7 +13,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.builders import EXAMPLE_CONFIG, FIXTURES
+from tests.builders import EXAMPLE_CONFIG, FIXTURES, REPO
 
 MANIFESTS = FIXTURES / "manifests"
 ALLOWED_VS = MANIFESTS / "vs-reviews.yaml"  # tenant-a/reviews routes its own short name
@@ -429,3 +430,19 @@ def test_a_pod_template_the_webhook_cannot_check_counts_as_denied(tmp_path: Path
     assert (
         "Pod tenant-a/web-<generated>: the object does not have the shape" in objects[0]["message"]
     )
+
+
+def test_the_pre_commit_hook_runs_analyze_on_the_files_it_is_given(tmp_path: Path) -> None:
+    (hook,) = yaml.safe_load((REPO / ".pre-commit-hooks.yaml").read_text())
+    assert hook["id"] == "tenant-guard-analyze" and hook["language"] == "python"
+    changed = [write(tmp_path / "ok.yaml", vs("tenant-a", "web", ["reviews"])), DENIED_VS]
+    matched = [p for p in changed if re.search(hook["files"], str(p))]
+    assert matched == changed
+    assert re.search(hook["exclude"], "overlays/prod/kustomization.yaml") is not None
+    # pre-commit runs `entry`, then the hook's args, then the file names.
+    program, *entry_args = hook["entry"].split()
+    executable = Path(sys.executable).parent / program
+    argv = [str(executable), *entry_args, "--config", str(EXAMPLE_CONFIG), *map(str, matched)]
+    result = subprocess.run(argv, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 1
+    assert HIJACK_MESSAGE in result.stdout
