@@ -111,18 +111,14 @@ def timed(action: Callable[[], Any]) -> tuple[float, Any]:
 def in_process(config_path: Path, directory: Path) -> dict[str, float]:
     """One analysis inside this process, by phase (seconds)."""
     from webhook.analyze.command import read_documents, render
-    from webhook.analyze.judge import Analyzer, exit_code, tenancy_view
+    from webhook.analyze.judge import analyze, exit_code
     from webhook.config import load_config
 
     phases: dict[str, float] = {}
     phases["config"], config = timed(lambda: load_config(config_path))
     phases["read"], docs = timed(lambda: read_documents([str(directory)], io.StringIO()))
 
-    def judge() -> Any:
-        view = tenancy_view(config.namespaces or {}, docs)
-        return Analyzer(config, view).judge_all(docs)
-
-    phases["judge"], results = timed(judge)
+    phases["judge"], results = timed(lambda: analyze(docs, config, config.namespaces or {}))
     phases["report"], _ = timed(lambda: render(results, "json", False))
     phases["total"] = sum(phases.values())
     if len(results) != len(docs) or exit_code(results) != 1:

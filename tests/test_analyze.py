@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.builders import EXAMPLE_CONFIG, FIXTURES, REPO
+from tests.builders import EXAMPLE_CONFIG, FIXTURES, REPO, config_data
 
 MANIFESTS = FIXTURES / "manifests"
 ALLOWED_VS = MANIFESTS / "vs-reviews.yaml"  # tenant-a/reviews routes its own short name
@@ -446,3 +446,28 @@ def test_the_pre_commit_hook_runs_analyze_on_the_files_it_is_given(tmp_path: Pat
     result = subprocess.run(argv, capture_output=True, text=True, timeout=120)
     assert result.returncode == 1
     assert HIJACK_MESSAGE in result.stdout
+
+
+def test_two_tenants_routing_one_host_in_the_same_input_collide(tmp_path: Path) -> None:
+    config = tmp_path / "config.yaml"
+    config.write_text(yaml.safe_dump(config_data(unclaimedHosts="allow")))
+    shared = "api.shared.example.net"  # claimed by nobody, so only the collision rule can deny
+    path = write(
+        tmp_path / "routes.yaml",
+        vs("tenant-a", "one", [shared], exportTo=["."]),
+        vs("tenant-a-dev", "two", [shared], exportTo=["."]),  # tenant-a's too: only b collides
+        vs("tenant-b", "three", [shared], exportTo=["."]),
+    )
+    code, objects = records("--config", config, path)
+    assert code == 1
+    assert [(o["name"], o["status"]) for o in objects] == [
+        ("one", "denied"),
+        ("two", "denied"),
+        ("three", "denied"),
+    ]
+    assert {v["rule"] for o in objects for v in o["violations"]} == {"host-collision"}
+    assert "already routed by VirtualService tenant-b/three" in objects[0]["message"]
+    assert "tenant-b/three" in objects[1]["message"] and "tenant-a/one" not in objects[1]["message"]
+    assert "already routed by VirtualService tenant-a" in objects[2]["message"]
+    alone = write(tmp_path / "alone.yaml", vs("tenant-a", "one", [shared], exportTo=["."]))
+    assert records("--config", config, alone)[0] == 0

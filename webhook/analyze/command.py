@@ -19,6 +19,7 @@ from webhook.analyze.judge import (
     Identity,
     ObjectKey,
     Result,
+    analyze,
     exit_code,
     judged_kinds,
     routes_of,
@@ -32,6 +33,7 @@ from webhook.analyze.manifests import (
     read_text,
 )
 from webhook.config import Config, ConfigError, load_config, parse_config
+from webhook.snapshot import RouteRef
 
 if TYPE_CHECKING:  # the cluster client is imported only when a kubeconfig is given
     from webhook.cluster import ClusterReader
@@ -102,27 +104,31 @@ def add_arguments(parser: argparse.ArgumentParser, *, audit: bool) -> None:
     )
 
 
-def run_analyze(args: argparse.Namespace, stdin: TextIO = sys.stdin) -> int:
+def run_analyze(args: argparse.Namespace, stdin: TextIO | None = None) -> int:
     try:
-        docs = read_documents(args.paths, stdin)
+        docs = read_documents(args.paths, stdin or sys.stdin)
         reader = _reader(args.kubeconfig)
         config = _config(args, reader)
         namespaces: Mapping[str, Mapping[str, str]] = config.namespaces or {}
-        routes = None
+        live_routes: Mapping[str, frozenset[RouteRef]] = {}
         live: dict[ObjectKey, Mapping[str, Any]] = {}
         if reader is not None:
             namespaces = _cluster_call(reader.namespaces)
-            routes = routes_of(_list_all(reader, ISTIO, "virtualservices"), config.domain)
+            live_routes = routes_of(_list_all(reader, ISTIO, "virtualservices"), config.domain)
             live = _live_objects(reader, docs, args.namespace)
     except CommandError as exc:
         print(f"tenant-guard analyze: {exc}", file=sys.stderr)
         return UNREADABLE
     identity = Identity(args.as_user, ("system:authenticated", *args.as_group))
-    view = tenancy_view(namespaces, docs, routes)
-    analyzer = Analyzer(
-        config, view, default_namespace=args.namespace, identity=identity, live=live
+    results = analyze(
+        docs,
+        config,
+        namespaces,
+        live_routes=live_routes,
+        live=live,
+        default_namespace=args.namespace,
+        identity=identity,
     )
-    results = analyzer.judge_all(docs)
     sys.stdout.write(render(results, args.output, args.show_mutations))
     return exit_code(results)
 
@@ -137,7 +143,7 @@ def run_audit(args: argparse.Namespace) -> int:
         namespaces = _cluster_call(reader.namespaces)
         tenants = {name for name, labels in namespaces.items() if labels.get(config.tenant_label)}
         docs: list[Document] = []
-        routes: dict[str, Any] = {}
+        routes: Mapping[str, frozenset[RouteRef]] = {}
         for (group, resource), handling in KINDS.items():
             if not handling.tenant_scoped:
                 continue  # the label guards judge who changes a label; a stored object cannot say
@@ -267,8 +273,8 @@ def _live_objects(
         resource = resources.get((group, str(obj.get("kind"))))
         if resource is None:
             continue
-        metadata = obj.get("metadata") if isinstance(obj.get("metadata"), dict) else {}
-        assert isinstance(metadata, dict)
+        metadata = obj.get("metadata")
+        metadata = metadata if isinstance(metadata, Mapping) else {}
         scoped = KINDS[(group, resource)].tenant_scoped and obj.get("kind") != "Namespace"
         namespace = str(metadata.get("namespace") or default_namespace) if scoped else ""
         wanted.add((group, version, resource, namespace))

@@ -27,6 +27,7 @@ from webhook.review import AdmissionRequest
 from webhook.snapshot import RouteRef
 from webhook.tenancy import TenancyView
 
+VIRTUALSERVICE_GROUP = "networking.istio.io"  # the routes the collision rule indexes
 NOT_CHECKABLE = "not-checkable"  # the rule id of a request the webhook refuses to judge
 
 # Where each workload kind keeps the template of the Pods it creates.
@@ -110,14 +111,18 @@ def judged_kinds(kinds: Mapping[tuple[str, str], Kind] = KINDS) -> dict[tuple[st
 
 
 def routes_of(
-    virtualservices: Iterable[Mapping[str, Any]], cluster_domain: str
+    virtualservices: Iterable[Mapping[str, Any]],
+    cluster_domain: str,
+    default_namespace: str = "default",
 ) -> dict[str, frozenset[RouteRef]]:
-    """The collision index (routed host -> routing objects) of listed VirtualServices, keyed
-    as the webhook's live index is (hosts.route_key)."""
+    """The collision index (routed host -> routing objects) of VirtualServices, keyed as the
+    webhook's live index is (hosts.route_key)."""
     routes: dict[str, set[RouteRef]] = {}
     for obj in virtualservices:
-        metadata = obj.get("metadata") or {}
-        namespace, name = str(metadata.get("namespace") or ""), str(metadata.get("name") or "")
+        metadata = obj.get("metadata")
+        metadata = metadata if isinstance(metadata, Mapping) else {}
+        namespace = str(metadata.get("namespace") or default_namespace)
+        name = str(metadata.get("name") or "")
         spec = obj.get("spec")
         hosts = spec.get("hosts") if isinstance(spec, Mapping) else None
         for host in hosts if isinstance(hosts, list) else ():
@@ -125,6 +130,71 @@ def routes_of(
             if key is not None:
                 routes.setdefault(key, set()).add(RouteRef("VirtualService", namespace, name))
     return {key: frozenset(refs) for key, refs in routes.items()}
+
+
+def input_routes(
+    docs: Iterable[Document], cluster_domain: str, default_namespace: str
+) -> dict[str, frozenset[RouteRef]]:
+    """The routes of the input's own VirtualServices."""
+    objects = (doc.obj for doc in docs if doc.obj is not None and _is_virtualservice(doc.obj))
+    return routes_of(objects, cluster_domain, default_namespace)
+
+
+def _is_virtualservice(obj: Mapping[str, Any]) -> bool:
+    api_version = obj.get("apiVersion")
+    return (
+        obj.get("kind") == "VirtualService"
+        and isinstance(api_version, str)
+        and api_version.startswith(f"{VIRTUALSERVICE_GROUP}/")
+    )
+
+
+def merge_routes(
+    *indexes: Mapping[str, frozenset[RouteRef]],
+) -> dict[str, frozenset[RouteRef]]:
+    merged: dict[str, frozenset[RouteRef]] = {}
+    for index in indexes:
+        for key, refs in index.items():
+            merged[key] = merged.get(key, frozenset()) | refs
+    return merged
+
+
+def analyze(
+    docs: Sequence[Document],
+    config: Config,
+    namespaces: Mapping[str, Mapping[str, str]],
+    *,
+    live_routes: Mapping[str, frozenset[RouteRef]] | None = None,
+    live: Mapping[ObjectKey, Mapping[str, Any]] | None = None,
+    default_namespace: str = "default",
+    identity: Identity | None = None,
+) -> list[Result]:
+    """Judge the input against known namespaces (overlaid by the input's own) and routes.
+
+    Two tenants' VirtualServices in one input that route one host collide, as the second
+    would once the first is applied; so the VirtualServices are judged again against the
+    routes of those the first pass admitted (a denied one never reaches the cluster, so it
+    cannot collide with anything).
+    """
+
+    def analyzer(routes: Mapping[str, frozenset[RouteRef]]) -> Analyzer:
+        view = tenancy_view(namespaces, docs, routes)
+        return Analyzer(
+            config, view, default_namespace=default_namespace, identity=identity, live=live
+        )
+
+    results = analyzer(live_routes or {}).judge_all(docs)
+    admitted = [r.document for r in results if r.status in (Status.ALLOWED, Status.WARNED)]
+    routes = input_routes(admitted, config.domain, default_namespace)
+    if not routes:
+        return results
+    second = analyzer(merge_routes(live_routes or {}, routes))
+    return [
+        second.judge(r.document)
+        if r.document.obj is not None and _is_virtualservice(r.document.obj)
+        else r
+        for r in results
+    ]
 
 
 def namespace_labels(docs: Iterable[Document]) -> dict[str, dict[str, str]]:

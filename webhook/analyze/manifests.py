@@ -13,7 +13,7 @@ import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 import yaml
 
@@ -82,10 +82,9 @@ def _walk(directory: Path) -> Iterator[Path]:
             yield entry
 
 
-def read_text(source: str, stdin: Any) -> str:
+def read_text(source: str, stdin: TextIO) -> str:
     if source == STDIN:
-        text: str = stdin.read()
-        return text
+        return stdin.read()
     try:
         return Path(source).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
