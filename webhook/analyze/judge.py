@@ -240,15 +240,13 @@ class Analyzer:
         default_namespace: str = "default",
         identity: Identity | None = None,
         live: Mapping[ObjectKey, Mapping[str, Any]] | None = None,
-        kinds: Mapping[tuple[str, str], Kind] = KINDS,
     ) -> None:
         self.config = config
         self.view = view
         self.default_namespace = default_namespace
         self.identity = identity or Identity()
         self.live = live or {}
-        self._kinds = kinds
-        self._resources = judged_kinds(kinds)
+        self._resources = judged_kinds()
         self._user = {"username": self.identity.username, "groups": list(self.identity.groups)}
         self._count = 0
 
@@ -270,7 +268,7 @@ class Analyzer:
         base = Result(doc, Status.ALLOWED, kind, api_version, str(namespace), name)
         resource = self._resources.get((group, kind))
         if resource is not None:
-            handling = self._kinds[(group, resource)]
+            handling = KINDS[(group, resource)]
             scope = namespace if handling.tenant_scoped else None
             base = Result(doc, Status.ALLOWED, kind, api_version, scope, name)
             # The API server sends a Namespace's own name as the request's namespace.
@@ -381,7 +379,7 @@ class Analyzer:
             "metadata": pod_metadata,
             "spec": template.get("spec"),
         }
-        handling = self._kinds[("", pod_resource)]
+        handling = KINDS[("", pod_resource)]
         verdict = self._admit(
             replace(base, kind="Pod", api_version="v1", name=None),
             pod,
