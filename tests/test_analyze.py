@@ -471,3 +471,20 @@ def test_two_tenants_routing_one_host_in_the_same_input_collide(tmp_path: Path) 
     assert "already routed by VirtualService tenant-a" in objects[2]["message"]
     alone = write(tmp_path / "alone.yaml", vs("tenant-a", "one", [shared], exportTo=["."]))
     assert records("--config", config, alone)[0] == 0
+
+
+@pytest.mark.parametrize("command", ["analyze", "audit"])
+def test_each_command_explains_itself(command: str) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "webhook", command, "--help"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0
+    assert "Exit 0 when clean" in result.stdout or "Same outputs and exit codes" in result.stdout
+    assert "--output" in result.stdout and "--kubeconfig" in result.stdout
+    listed = subprocess.run(
+        [sys.executable, "-m", "webhook", "--help"], capture_output=True, text=True, timeout=60
+    )
+    assert command in listed.stdout
