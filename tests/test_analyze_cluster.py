@@ -14,6 +14,7 @@ import yaml
 
 from tests.builders import ABSENT, config_data
 from tests.fake_apiserver import ISTIO_GROUP, FakeApiServer
+from webhook.cluster import ClusterReader, load_api_client
 
 SHARED_HOST = "api.partner.example.net"  # claimed by nobody; allowed (unclaimedHosts: allow)
 CLUSTER_CONFIG = config_data(namespaces=ABSENT, unclaimedHosts="allow")
@@ -193,3 +194,27 @@ def test_analyze_with_a_kubeconfig_reads_tenancy_live_objects_and_routes(
     assert fake.count(f"/apis/{ISTIO_GROUP}/v1/namespaces/tenant-a/virtualservices") == 1
     assert fake.count(f"/apis/{ISTIO_GROUP}/v1/namespaces/shop/virtualservices") == 1
     assert fake.count(f"/apis/{ISTIO_GROUP}/v1/namespaces/tenant-a/virtualservices/reviews") == 0
+
+
+def test_lists_are_read_a_page_at_a_time(tmp_path: Path) -> None:
+    with FakeApiServer() as fake:
+        for index in range(5):
+            rule = destination_rule("tenant-a", f"rule-{index}", ["."])
+            fake.add_object(ISTIO_GROUP, "destinationrules", rule)
+        kubeconfig = fake.write_kubeconfig(tmp_path / "kubeconfig")
+        reader = ClusterReader(
+            load_api_client(kubeconfig=str(kubeconfig), in_cluster=False), page_size=2
+        )
+        listed = reader.list(ISTIO_GROUP, "v1", "destinationrules")
+        missing = reader.list(ISTIO_GROUP, "v1", "sidecars")
+        pages = fake.requests_to(f"/apis/{ISTIO_GROUP}/v1/destinationrules")
+    assert [o["metadata"]["name"] for o in listed or ()] == [f"rule-{i}" for i in range(5)]
+    assert {(o["apiVersion"], o["kind"]) for o in listed or ()} == {
+        (f"{ISTIO_GROUP}/v1", "DestinationRule")
+    }
+    assert [(p.query.get("limit"), p.query.get("continue")) for p in pages] == [
+        ("2", None),
+        ("2", "2"),
+        ("2", "4"),
+    ]
+    assert missing is None  # a resource the server does not serve
