@@ -53,6 +53,10 @@ _WEBHOOK_PATH = re.compile(
     r"/apis/admissionregistration\.k8s\.io/v1/(validatingwebhookconfigurations|"
     r"mutatingwebhookconfigurations)/([^/]+)"
 )
+_STORED_OBJECT_PATH = re.compile(
+    r"/(?:api/(?P<core>v1)|apis/(?P<group>[^/]+)/(?P<gv>[^/]+))"
+    r"(?:/namespaces/(?P<ns>[^/]+))?/(?P<resource>[^/]+)(?:/(?P<name>[^/]+))?"
+)
 _WATCH_POLL = 0.05
 _HANG_LIMIT = 30.0
 
@@ -233,6 +237,8 @@ class FakeApiServer:
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
         self.port = 0
+        # Other resources, by (group, resource) then "namespace/name": see add_object().
+        self._objects: dict[tuple[str, str], dict[str, dict[str, Any]]] = {}
 
     # --- lifecycle ---------------------------------------------------------------------------
 
@@ -732,6 +738,8 @@ class FakeApiServer:
             self._get_secret(handler, match.group(1), match.group(2))
         elif match := _WEBHOOK_PATH.fullmatch(path):
             self._get_webhook(handler, match.group(1), match.group(2))
+        elif self._serve_object(handler, path, query):
+            return
         elif not self._read_object(handler, path, query):
             handler.send_json(404, _status(404, "NotFound", "the server could not find it"))
 
@@ -1155,6 +1163,69 @@ class FakeApiServer:
             return 409, _status(409, "Conflict", message)
         self._store_object(key, merged, manager)
         return (201 if current is None else 200), copy.deepcopy(self._kinds.objects[key])
+
+    # --- any other resource: stored objects, listed (paged) and read by name ------------------
+
+    def add_object(self, group: str, resource: str, obj: Mapping[str, Any]) -> None:
+        """Store an object of any resource (it carries its apiVersion, kind and metadata)."""
+        meta = obj["metadata"]
+        with self._lock:
+            self._rv += 1
+            stored = copy.deepcopy(dict(obj))
+            stored["metadata"] = {**meta, "resourceVersion": str(self._rv)}
+            key = _key(meta.get("namespace"), meta["name"])
+            self._objects.setdefault((group, resource), {})[key] = stored
+
+    def _serve_object(self, handler: _Handler, path: str, query: Mapping[str, str]) -> bool:
+        """GET of a stored object or a list of them, in one namespace or all; namespaces and
+        VirtualServices are served from their watched collections. False when not ours."""
+        match = _STORED_OBJECT_PATH.fullmatch(path)
+        if match is None:
+            return False
+        group = match.group("group") or ""
+        version = match.group("core") or match.group("gv")
+        namespace, resource, name = match.group("ns"), match.group("resource"), match.group("name")
+        with self._lock:
+            if (group, resource) == ("", NAMESPACES):
+                objects = {
+                    k: _render(o, "v1", "Namespace")
+                    for k, o in self._collections[NAMESPACES].objects.items()
+                }
+            elif (group, resource) == (ISTIO_GROUP, VIRTUALSERVICES):
+                api_version = f"{ISTIO_GROUP}/{version}"
+                objects = {
+                    k: _render(o, api_version, "VirtualService")
+                    for k, o in self._collections[VIRTUALSERVICES].objects.items()
+                }
+            elif (group, resource) in self._objects:
+                objects = dict(self._objects[(group, resource)])
+            else:
+                return False
+            rv = str(self._rv)
+        prefix = f"{namespace}/" if namespace else ""
+        if name is not None:
+            obj = objects.get(prefix + name)
+            if obj is None:
+                handler.send_json(404, _status(404, "NotFound", f'{resource} "{name}" not found'))
+            else:
+                handler.send_json(200, obj)
+            return True
+        items = [objects[k] for k in sorted(objects) if k.startswith(prefix)]
+        offset = int(query.get("continue") or 0)
+        limit = int(query.get("limit") or 0) or len(items)
+        metadata: dict[str, Any] = {"resourceVersion": rv}
+        if offset + limit < len(items):
+            metadata["continue"] = str(offset + limit)
+        # Like the real server: items of a list carry no apiVersion and kind of their own.
+        page = [
+            {k: v for k, v in o.items() if k not in ("apiVersion", "kind")}
+            for o in items[offset : offset + limit]
+        ]
+        kind = next((str(o.get("kind")) for o in objects.values()), "")
+        list_version = f"{group}/{version}" if group else version
+        body = {"kind": f"{kind}List", "apiVersion": list_version, "metadata": metadata}
+        handler.send_json(200, {**body, "items": page})
+        return True
 
 
 def _render(obj: Mapping[str, Any], api_version: str, kind: str) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""The `tenant-guard` command: serve, certs, check, review."""
+"""The `tenant-guard` command: serve, certs, check, review, analyze, audit."""
 
 from __future__ import annotations
 
@@ -145,6 +145,27 @@ def _parser() -> argparse.ArgumentParser:
     review.add_argument("--config", required=True, type=Path, help="config file (YAML)")
     review.add_argument("--endpoint", choices=["validate", "mutate"], default="validate")
     review.add_argument("file", type=Path, help="AdmissionReview JSON ('-' for stdin)")
+
+    from webhook.analyze.command import add_arguments
+
+    analyze = commands.add_parser(
+        "analyze",
+        help="judge manifests before they are applied (CI, pre-commit)",
+        description="Judge Kubernetes manifests with the webhook's own rules and messages: "
+        "files, directories (*.yaml, *.yml, *.json, recursively), '-' for stdin; "
+        "multi-document YAML, JSON, List objects, kustomize build / helm template output. "
+        "Exit 0 when clean, 1 when any object would be denied, 2 on unreadable input or a "
+        "bad config.",
+    )
+    add_arguments(analyze, audit=False)
+    audit = commands.add_parser(
+        "audit",
+        help="judge the objects already in a cluster, once",
+        description="List every object of the kinds tenant-guard judges in tenant namespaces "
+        "(one paged list per kind) and judge each against the current config and the live "
+        "tenancy, collisions included. Same outputs and exit codes as analyze.",
+    )
+    add_arguments(audit, audit=True)
     return parser
 
 
@@ -158,6 +179,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _certs(args)
     if args.command == "check":
         return _check(args)
+    if args.command in ("analyze", "audit"):
+        from webhook.analyze.command import run_analyze, run_audit
+
+        return run_analyze(args) if args.command == "analyze" else run_audit(args)
     return _review(args)
 
 

@@ -5,7 +5,8 @@ VirtualService caches that requests read and the Gateway API route watches, `rou
 index of routed hosts they all feed, `discovery` finds the version a resource is served in (or
 that it is not served yet), `certs` makes the calls of `serve --manage-certs`.
 `apply` makes the tenant baseline's calls (discovery, server-side apply, list, delete), and
-`lease` keeps one reconciling replica at a time.
+`lease` keeps one reconciling replica at a time, and `objects` makes the one-shot reads of
+`analyze --kubeconfig` and `audit`.
 """
 
 from webhook.cluster.apply import BASELINE_RBAC, BaselineApi, resource_version
@@ -20,6 +21,7 @@ from webhook.cluster.certs import (
 from webhook.cluster.client import describe_error, load_api_client
 from webhook.cluster.discovery import ResourceNotServed, version_candidates
 from webhook.cluster.lease import LEASE_RBAC, LeaderElector, LeaseApi, LeaseRecord
+from webhook.cluster.objects import ClusterReader, ClusterReadError, api_path
 from webhook.cluster.routes import GATEWAY_ROUTES, RoutingResource
 from webhook.cluster.watch import (
     REQUIRED_RBAC,
@@ -41,6 +43,8 @@ __all__ = [
     "CacheStatus",
     "CertificateApi",
     "ClusterApiError",
+    "ClusterReadError",
+    "ClusterReader",
     "ClusterView",
     "LeaderElector",
     "LeaseApi",
@@ -53,6 +57,7 @@ __all__ = [
     "WatchTuning",
     "WebhookConfiguration",
     "WebhookKind",
+    "api_path",
     "choose_version",
     "describe_error",
     "load_api_client",

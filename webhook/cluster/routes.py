@@ -5,41 +5,24 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
 
 from webhook import snapshot
+from webhook.routing import (
+    GATEWAY_API_GROUP,
+    GATEWAY_ROUTES,
+    RouteIndex,
+    RoutingResource,
+    routed_hosts,
+)
 from webhook.snapshot import Change, RouteRef
+
+__all__ = ["GATEWAY_API_GROUP", "GATEWAY_ROUTES", "RouteIndex", "RoutingResource", "route_keys"]
 
 log = logging.getLogger(__name__)
 
-GATEWAY_API_GROUP = "gateway.networking.k8s.io"
-
-RouteIndex = Mapping[str, frozenset[RouteRef]]
 HostKey = Callable[[str, str], str | None]  # (namespace, host) -> index key, None if invalid
-
-
-@dataclass(frozen=True)
-class RoutingResource:
-    """A watched collection whose objects route hostnames listed in `spec.<hosts_field>`."""
-
-    kind: str
-    group: str
-    plural: str
-    hosts_field: str
-
-    @property
-    def resource(self) -> str:
-        return f"{self.plural}.{self.group}"
-
-
-# The Gateway API routes that carry hostnames (TCPRoute and UDPRoute have none).
-GATEWAY_ROUTES = (
-    RoutingResource("HTTPRoute", GATEWAY_API_GROUP, "httproutes", "hostnames"),
-    RoutingResource("GRPCRoute", GATEWAY_API_GROUP, "grpcroutes", "hostnames"),
-    RoutingResource("TLSRoute", GATEWAY_API_GROUP, "tlsroutes", "hostnames"),
-)
 
 
 def route_keys(obj: Mapping[str, Any], hosts_field: str, host_key: HostKey) -> frozenset[str]:
@@ -48,12 +31,8 @@ def route_keys(obj: Mapping[str, Any], hosts_field: str, host_key: HostKey) -> f
     Only these keys are cached per object, never the object itself.
     """
     namespace = str((obj.get("metadata") or {}).get("namespace") or "")
-    spec = obj.get("spec")
-    hosts = spec.get(hosts_field) if isinstance(spec, Mapping) else None
     keys: set[str] = set()
-    for host in hosts if isinstance(hosts, list) else ():
-        if not isinstance(host, str):
-            continue
+    for host in routed_hosts(obj, hosts_field):
         try:
             key = host_key(namespace, host)
         except Exception:
