@@ -257,6 +257,16 @@ class ControlPlane:
     ) -> subprocess.CompletedProcess[str]:
         return self.kubectl("apply", "-f", "-", *extra, stdin=manifest, check=check)
 
+    def api(self, timeout: float = 30.0) -> httpx.Client:
+        """An HTTPS client for the API server's REST API, as the admin (token, verified CA)."""
+        context = ssl.create_default_context(cafile=str(self.workdir / "apiserver" / "ca.crt"))
+        return httpx.Client(
+            base_url=self.url,
+            verify=context,
+            headers={"Authorization": f"Bearer {self.token}"},
+            timeout=timeout,
+        )
+
     def install_crds(self) -> None:
         """Every CRD file the project's kinds come from, each Established before use."""
         for crd_file in sorted(CRDS.glob("*.yaml")):
@@ -405,3 +415,30 @@ def virtualservice(namespace: str, name: str, hosts: list[str], **spec: Any) -> 
             },
         }
     )
+
+
+def collection_path(obj: dict[str, Any]) -> str:
+    """The REST collection an object is created in (the kinds the e2e suite writes)."""
+    group_version = obj["apiVersion"]
+    plural = {"VirtualService": "virtualservices", "Pod": "pods", "Service": "services"}
+    prefix = f"/apis/{group_version}" if "/" in group_version else f"/api/{group_version}"
+    return f"{prefix}/namespaces/{obj['metadata']['namespace']}/{plural[obj['kind']]}"
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What the API server said to one create: the HTTP status and its message, if any."""
+
+    status: int
+    message: str
+
+    @property
+    def allowed(self) -> bool:
+        return self.status == 201
+
+
+def dry_run_create(api: httpx.Client, obj: dict[str, Any]) -> Answer:
+    """POST `obj` with dryRun=All: admission runs in full, nothing is stored."""
+    response = api.post(collection_path(obj), params={"dryRun": "All"}, json=obj)
+    message = "" if response.status_code == 201 else str(response.json().get("message", ""))
+    return Answer(response.status_code, message)
