@@ -335,6 +335,12 @@ class TenantGuard:
         context = ssl.create_default_context(cafile=str(self.ca_file))
         return httpx.get(f"https://127.0.0.1:{self.port}{path}", verify=context, timeout=5)
 
+    def post(self, path: str, body: dict[str, Any]) -> httpx.Response:
+        context = ssl.create_default_context(cafile=str(self.ca_file))
+        return httpx.post(
+            f"https://127.0.0.1:{self.port}{path}", json=body, verify=context, timeout=5
+        )
+
     def readyz(self) -> httpx.Response:
         return self.get("/readyz")
 
