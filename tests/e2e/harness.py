@@ -283,6 +283,7 @@ class TenantGuard:
     port: int = field(default_factory=free_port)
     extra_args: list[str] = field(default_factory=list)
     process: subprocess.Popen[bytes] | None = None
+    host: str = "127.0.0.1"  # the name its certificate is checked against
 
     @property
     def config_file(self) -> Path:
@@ -333,7 +334,7 @@ class TenantGuard:
 
     def get(self, path: str) -> httpx.Response:
         context = ssl.create_default_context(cafile=str(self.ca_file))
-        return httpx.get(f"https://127.0.0.1:{self.port}{path}", verify=context, timeout=5)
+        return httpx.get(f"https://{self.host}:{self.port}{path}", verify=context, timeout=5)
 
     def post(self, path: str, body: dict[str, Any]) -> httpx.Response:
         context = ssl.create_default_context(cafile=str(self.ca_file))
@@ -352,15 +353,18 @@ class Cluster(ControlPlane):
     guard: TenantGuard | None = None
 
 
-def webhook_configurations(port: int, ca_file: Path, overlay: str = "base") -> str:
-    """The shipped configurations from deploy/, pointed at a local server."""
+def webhook_configurations(
+    port: int, ca_file: Path | None, overlay: str = "base", host: str = "127.0.0.1"
+) -> str:
+    """The shipped configurations from deploy/, pointed at a local server (no caBundle when
+    ca_file is None: `serve --manage-certs` writes it)."""
     rendered = subprocess.run(
         ["kubectl", "kustomize", str(ROOT / "deploy" / overlay)],
         capture_output=True,
         text=True,
         check=True,
     ).stdout
-    ca_bundle = base64.b64encode(ca_file.read_bytes()).decode()
+    trust = {"caBundle": base64.b64encode(ca_file.read_bytes()).decode()} if ca_file else {}
     docs = []
     for doc in yaml.safe_load_all(rendered):
         if doc and doc["kind"] in (
@@ -369,10 +373,7 @@ def webhook_configurations(port: int, ca_file: Path, overlay: str = "base") -> s
         ):
             for hook in doc["webhooks"]:
                 path = hook["clientConfig"]["service"]["path"]
-                hook["clientConfig"] = {
-                    "url": f"https://127.0.0.1:{port}{path}",
-                    "caBundle": ca_bundle,
-                }
+                hook["clientConfig"] = {"url": f"https://{host}:{port}{path}", **trust}
             docs.append(doc)
     assert len(docs) == 2, f"deploy/{overlay} must render both webhook configurations"
     return yaml.safe_dump_all(docs)
