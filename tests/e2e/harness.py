@@ -5,6 +5,7 @@ against it with the webhook configurations rendered from deploy/, and kubectl to
 from __future__ import annotations
 
 import base64
+import json
 import os
 import shutil
 import socket
@@ -434,10 +435,12 @@ def collection_path(obj: dict[str, Any]) -> str:
 
 @dataclass(frozen=True)
 class Answer:
-    """What the API server said to one create: the HTTP status and its message, if any."""
+    """What the API server said to one create: the HTTP status, its message if refused, and
+    what admission set (labels, annotations, spec.exportTo) if admitted."""
 
     status: int
     message: str
+    admitted_as: str = ""
 
     @property
     def allowed(self) -> bool:
@@ -447,5 +450,54 @@ class Answer:
 def dry_run_create(api: httpx.Client, obj: dict[str, Any]) -> Answer:
     """POST `obj` with dryRun=All: admission runs in full, nothing is stored."""
     response = api.post(collection_path(obj), params={"dryRun": "All"}, json=obj)
-    message = "" if response.status_code == 201 else str(response.json().get("message", ""))
-    return Answer(response.status_code, message)
+    body = response.json()
+    if response.status_code != 201:
+        return Answer(response.status_code, str(body.get("message", "")))
+    meta = body.get("metadata", {})
+    outcome = {
+        "labels": meta.get("labels"),
+        "annotations": meta.get("annotations"),
+        "exportTo": (body.get("spec") or {}).get("exportTo"),
+    }
+    return Answer(201, "", json.dumps(outcome, sort_keys=True))
+
+
+def load_mix(own: str, other: str, tag: str = "load") -> list[dict[str, Any]]:
+    """Writes of every kind the webhooks judge, allowed and denied: `own` is tenant-a's
+    namespace, `other` tenant-b's (with the harness CONFIG's claims)."""
+    vs = [
+        # allowed as written; allowed with exportTo filled in by the mutating webhook
+        virtualservice(own, f"{tag}-ok", [f"{tag}.a.example.com"], exportTo=["."]),
+        virtualservice(own, f"{tag}-fill", [f"{tag}-fill.a.example.com", "reviews"]),
+        # denied: a host tenant-a claims; another namespace's service and a mesh-wide export
+        virtualservice(other, f"{tag}-claimed", [f"{tag}.a.example.com"], exportTo=["."]),
+        virtualservice(other, f"{tag}-cross", ["reviews.tenant-a.svc.cluster.local"]),
+    ]
+    objects = [yaml.safe_load(text) for text in vs]
+    pod_spec = {"containers": [{"name": "web", "image": "nginx:1.25"}]}
+    objects.append(
+        {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {
+                "name": f"{tag}-pod",
+                "namespace": own,
+                "annotations": {"sidecar.istio.io/proxyCPULimit": "4"},
+            },
+            "spec": pod_spec,
+        }
+    )
+    for name, export in ((f"{tag}-svc-local", "."), (f"{tag}-svc-mesh", "*")):
+        objects.append(
+            {
+                "apiVersion": "v1",
+                "kind": "Service",
+                "metadata": {
+                    "name": name,
+                    "namespace": own,
+                    "annotations": {"networking.istio.io/exportTo": export},
+                },
+                "spec": {"ports": [{"port": 80}]},
+            }
+        )
+    return objects
