@@ -65,6 +65,7 @@ class Target:
     expected: list[Answer] = field(default_factory=list)
     latencies: dict[int, list[float]] = field(default_factory=dict)  # concurrency -> seconds
     seconds: dict[int, float] = field(default_factory=dict)  # concurrency -> wall time
+    pass_p50: dict[int, list[float]] = field(default_factory=dict)  # concurrency -> per round
     wrong: int = 0
     errors: int = 0
 
@@ -121,6 +122,8 @@ def one_pass(api: httpx.Client, target: Target, requests: int, concurrency: int)
         time.perf_counter() - began
     )
     samples = target.latencies.setdefault(concurrency, [])
+    this_pass = [seconds for _, seconds, _ in results]
+    target.pass_p50.setdefault(concurrency, []).append(statistics.median(this_pass))
     for which, seconds, answer in results:
         samples.append(seconds)
         if answer is None or answer.status >= 500:
@@ -151,6 +154,20 @@ def report(targets: dict[str, Target], concurrencies: Sequence[int]) -> None:
                 f"{p50 * 1000:>9.2f}{p99 * 1000:>9.2f}{p50 / base_p50:>12.2f}"
                 f"{(p50 - base_p50) * 1000:>+9.2f}{(p99 - base_p99) * 1000:>+9.2f}"
             )
+
+
+def report_rounds(targets: dict[str, Target], concurrencies: Sequence[int]) -> None:
+    """tenant-guard's p50 over the baseline's, round by round (noise hits a round's passes
+    alike, so the spread of these says how far the pooled ratio can be trusted)."""
+    guard, base = targets["tenant-guard"], targets["baseline"]
+    for concurrency in concurrencies:
+        pairs = zip(guard.pass_p50[concurrency], base.pass_p50[concurrency], strict=True)
+        ratios = [g / b for g, b in pairs]
+        print(
+            f"x base p50 by round, {concurrency} thread(s): "
+            + ", ".join(f"{r:.2f}" for r in ratios)
+            + f" (median {statistics.median(ratios):.2f})"
+        )
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -240,6 +257,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             stop_process(baseline)
             plane.stop()
     report(targets, concurrencies)
+    report_rounds(targets, concurrencies)
     failures = {t.name: (t.wrong, t.errors) for t in targets.values() if t.wrong or t.errors}
     print(
         "\nanswers: every write got its sequential answer, no errors"

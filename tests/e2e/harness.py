@@ -340,7 +340,7 @@ class TenantGuard:
     def post(self, path: str, body: dict[str, Any]) -> httpx.Response:
         context = ssl.create_default_context(cafile=str(self.ca_file))
         return httpx.post(
-            f"https://127.0.0.1:{self.port}{path}", json=body, verify=context, timeout=5
+            f"https://{self.host}:{self.port}{path}", json=body, verify=context, timeout=5
         )
 
     def readyz(self) -> httpx.Response:
@@ -441,10 +441,6 @@ class Answer:
     status: int
     message: str
     admitted_as: str = ""
-
-    @property
-    def allowed(self) -> bool:
-        return self.status == 201
 
 
 def dry_run_create(api: httpx.Client, obj: dict[str, Any]) -> Answer:
