@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PIP := $(BIN)/pip install --quiet --disable-pip-version-check
 
-.PHONY: run test lint unit e2e bench clean
+.PHONY: run test lint unit e2e bench bench-apiserver clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -38,6 +38,11 @@ e2e: $(BIN)/python
 bench: $(BIN)/python
 	$(PIP) -e '.[test]'
 	$(BIN)/python -m benchmarks.run
+
+# Latency added per write through a real API server (needs KUBEBUILDER_ASSETS, as e2e does).
+bench-apiserver: $(BIN)/python
+	$(PIP) -e '.[test]'
+	$(BIN)/python -m benchmarks.apiserver_load
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

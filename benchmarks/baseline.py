@@ -34,6 +34,9 @@ _JSON_HEADERS = [
 ]
 _OK = b"ok\n"
 _BURN_NS = 0  # --burn-us: CPU time spent per POST, to calibrate what app work costs
+_ECHO_UID = False  # --echo-uid: put the request's uid in the answer, as an API server needs
+_UID_KEY = b'"uid":"'
+_ZERO_UID = BASELINE_RESPONSE["response"]["uid"].encode()
 _TEXT_HEADERS = [
     (b"content-type", b"text/plain; charset=utf-8"),
     (b"content-length", str(len(_OK)).encode()),
@@ -53,22 +56,37 @@ async def app(scope: Scope, receive: Receive, send: Send) -> None:
         return
     if scope["method"] == "POST":
         more = True
+        chunks = []
         while more:  # read the body to its end, as any real handler must
             message = await receive()
             if message["type"] == "http.disconnect":
                 return
+            chunks.append(message.get("body", b""))
             more = bool(message.get("more_body"))
         if _BURN_NS:
             deadline = time.perf_counter_ns() + _BURN_NS
             while time.perf_counter_ns() < deadline:
                 pass
         status, headers, body = 200, _JSON_HEADERS, _ANSWER
+        if _ECHO_UID:
+            body = _ANSWER.replace(_ZERO_UID, _request_uid(b"".join(chunks)))
+            headers = [_JSON_HEADERS[0], (b"content-length", str(len(body)).encode())]
     elif scope["path"] == "/healthz":
         status, headers, body = 200, _TEXT_HEADERS, _OK
     else:
         status, headers, body = 404, [(b"content-length", b"0")], b""
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
+
+
+def _request_uid(body: bytes) -> bytes:
+    """request.uid without parsing: the API server writes it as the request's first field,
+    after kind and apiVersion, so it is the body's first "uid" key."""
+    start = body.find(_UID_KEY)
+    if start < 0:
+        return _ZERO_UID
+    start += len(_UID_KEY)
+    return body[start : body.find(b'"', start)]
 
 
 def main() -> int:
@@ -84,9 +102,16 @@ def main() -> int:
         default=0.0,
         help="busy-loop this many µs per POST (calibration: the cost of app work, default 0)",
     )
+    parser.add_argument(
+        "--echo-uid",
+        action="store_true",
+        help="answer with the request's uid (found by a byte search), so that a real API "
+        "server accepts the answer; off for wrk, whose answers are checked as constant",
+    )
     args = parser.parse_args()
-    global _BURN_NS
+    global _BURN_NS, _ECHO_UID
     _BURN_NS = int(args.burn_us * 1000)
+    _ECHO_UID = args.echo_uid
     # The same settings as webhook.server.serve(), minus tenant-guard's own JSON logging.
     config = uvicorn.Config(
         app,

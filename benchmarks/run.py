@@ -673,9 +673,10 @@ def _run(args: argparse.Namespace, wrk: str, began: float) -> int:
         decide_timings = time_decide(loaded, loads, repeats=7, repeat_seconds=repeat_seconds)
         loaded.clear()
 
-        # Both servers get the same TLS and log flags: only the app differs.
+        # Both servers get the same TLS and log flags: only the app differs. `info` is what
+        # ships: tenant-guard writes its decision line per review, as in production.
         common = ["--tls-cert", str(certs / "tls.crt"), "--tls-key", str(certs / "tls.key")]
-        common += ["--log-level", "warning"]
+        common += ["--log-level", "info"]
 
         def server(name: str, module_args: list[str]) -> Server:
             port = free_port()

@@ -291,6 +291,25 @@ def test_ca_rotation_keeps_both_cas_in_the_ca_bundle(fake: FakeApiServer, make: 
     assert not manager.sync().secret_written
 
 
+def test_a_deleted_secret_gets_a_new_ca_and_keeps_the_one_still_served(
+    fake: FakeApiServer, make: Make
+) -> None:
+    now = datetime.now(UTC)
+    served_ca = make_ca(now - DAY, now + 300 * DAY)
+    for (resource, name), hooks in WEBHOOKS.items():  # a previous pass, then the Secret deleted
+        fake.add_webhook_configuration(resource, name, hooks, ca_bundle=served_ca[0])
+
+    result = make().sync()
+    assert result.secret_written
+    data = fake.secret_data(NS, SECRET)
+    new_ca, kept = certs(data["ca.crt"])
+    assert kept == certs(served_ca[0])[0] and new_ca != kept
+    assert data["ca.key"] != served_ca[1]
+    certs(data["tls.crt"])[0].verify_directly_issued_by(new_ca)
+    # Replicas still serving a certificate of the deleted Secret's CA stay trusted.
+    assert all_bundles(fake) == [data["ca.crt"]] * 3
+
+
 def test_an_expired_previous_ca_is_pruned_from_the_bundle(fake: FakeApiServer, make: Make) -> None:
     now = datetime.now(UTC)
     ca = tls.generate_ca(days=365)

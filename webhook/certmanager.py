@@ -253,7 +253,7 @@ class CertManager:
     def _reconcile_secret(self, result: SyncResult) -> Material:
         for _ in range(MAX_CONFLICTS):
             stored = self.api.read_secret(self.namespace, self.secret_name)
-            material = inspect(stored.data if stored else {})
+            material = inspect(stored.data if stored else self._trusted_without_secret())
             now = self.clock()
             decision = certrotation.plan(now, material.observed, self.dns_names, self.policy)
             if not decision.changes:
@@ -278,6 +278,20 @@ class CertManager:
         raise CertManagerError(
             f"Secret {self.secret} kept changing under us ({MAX_CONFLICTS} conflicts in a row)"
         )
+
+    def _trusted_without_secret(self) -> dict[str, bytes]:
+        """With no Secret (deleted to force a new CA), what the caBundles trust now: replicas
+        keep serving certificates of that CA until their next pass, so the new bundle must
+        keep it (the plan keeps only valid CAs) or the API server refuses them meanwhile."""
+        pems: dict[bytes, None] = {}
+        for name in self.configurations:
+            try:
+                config, _ = self._find(name)
+            except ClusterApiError:
+                continue
+            if config is not None:
+                pems.update(dict.fromkeys(pem for pem in config.ca_bundles.values() if pem))
+        return {tls.CA_CERT: b"".join(pems)} if pems else {}
 
     def _carry_out(
         self, decision: certrotation.Plan, material: Material, now: datetime
@@ -435,6 +449,7 @@ def start_from_args(args: argparse.Namespace, cluster_domain: str) -> CertManage
         webhook_configurations=configurations,
         cert_dir=args.cert_dir,
         cluster_domain=cluster_domain,
+        interval=args.cert_check_seconds,
     )
     try:
         manager.start()

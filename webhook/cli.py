@@ -104,6 +104,14 @@ def _parser() -> argparse.ArgumentParser:
         "service-account namespace)",
     )
     managed.add_argument(
+        "--cert-check-seconds",
+        type=float,
+        default=300.0,
+        metavar="SECONDS",
+        help="how often the Secret and caBundles are checked, so a deleted Secret (a forced "
+        "new CA) is noticed (default 300)",
+    )
+    managed.add_argument(
         "--webhook-configuration",
         action="append",
         default=[],

@@ -5,6 +5,7 @@ against it with the webhook configurations rendered from deploy/, and kubectl to
 from __future__ import annotations
 
 import base64
+import json
 import os
 import shutil
 import socket
@@ -261,6 +262,16 @@ class ControlPlane:
     ) -> subprocess.CompletedProcess[str]:
         return self.kubectl("apply", "-f", "-", *extra, stdin=manifest, check=check)
 
+    def api(self, timeout: float = 30.0) -> httpx.Client:
+        """An HTTPS client for the API server's REST API, as the admin (token, verified CA)."""
+        context = ssl.create_default_context(cafile=str(self.workdir / "apiserver" / "ca.crt"))
+        return httpx.Client(
+            base_url=self.url,
+            verify=context,
+            headers={"Authorization": f"Bearer {self.token}"},
+            timeout=timeout,
+        )
+
     def install_crds(self) -> None:
         """Every CRD file the project's kinds come from, each Established before use."""
         for crd_file in sorted(CRDS.glob("*.yaml")):
@@ -277,6 +288,7 @@ class TenantGuard:
     port: int = field(default_factory=free_port)
     extra_args: list[str] = field(default_factory=list)
     process: subprocess.Popen[bytes] | None = None
+    host: str = "127.0.0.1"  # the name its certificate is checked against
 
     @property
     def config_file(self) -> Path:
@@ -327,7 +339,13 @@ class TenantGuard:
 
     def get(self, path: str) -> httpx.Response:
         context = ssl.create_default_context(cafile=str(self.ca_file))
-        return httpx.get(f"https://127.0.0.1:{self.port}{path}", verify=context, timeout=5)
+        return httpx.get(f"https://{self.host}:{self.port}{path}", verify=context, timeout=5)
+
+    def post(self, path: str, body: dict[str, Any]) -> httpx.Response:
+        context = ssl.create_default_context(cafile=str(self.ca_file))
+        return httpx.post(
+            f"https://{self.host}:{self.port}{path}", json=body, verify=context, timeout=5
+        )
 
     def readyz(self) -> httpx.Response:
         return self.get("/readyz")
@@ -340,15 +358,18 @@ class Cluster(ControlPlane):
     guard: TenantGuard | None = None
 
 
-def webhook_configurations(port: int, ca_file: Path, overlay: str = "base") -> str:
-    """The shipped configurations from deploy/, pointed at a local server."""
+def webhook_configurations(
+    port: int, ca_file: Path | None, overlay: str = "base", host: str = "127.0.0.1"
+) -> str:
+    """The shipped configurations from deploy/, pointed at a local server (no caBundle when
+    ca_file is None: `serve --manage-certs` writes it)."""
     rendered = subprocess.run(
         ["kubectl", "kustomize", str(ROOT / "deploy" / overlay)],
         capture_output=True,
         text=True,
         check=True,
     ).stdout
-    ca_bundle = base64.b64encode(ca_file.read_bytes()).decode()
+    trust = {"caBundle": base64.b64encode(ca_file.read_bytes()).decode()} if ca_file else {}
     docs = []
     for doc in yaml.safe_load_all(rendered):
         if doc and doc["kind"] in (
@@ -357,10 +378,7 @@ def webhook_configurations(port: int, ca_file: Path, overlay: str = "base") -> s
         ):
             for hook in doc["webhooks"]:
                 path = hook["clientConfig"]["service"]["path"]
-                hook["clientConfig"] = {
-                    "url": f"https://127.0.0.1:{port}{path}",
-                    "caBundle": ca_bundle,
-                }
+                hook["clientConfig"] = {"url": f"https://{host}:{port}{path}", **trust}
             docs.append(doc)
     assert len(docs) == 2, f"deploy/{overlay} must render both webhook configurations"
     return yaml.safe_dump_all(docs)
@@ -409,3 +427,77 @@ def virtualservice(namespace: str, name: str, hosts: list[str], **spec: Any) -> 
             },
         }
     )
+
+
+def collection_path(obj: dict[str, Any]) -> str:
+    """The REST collection an object is created in (the kinds the e2e suite writes)."""
+    group_version = obj["apiVersion"]
+    plural = {"VirtualService": "virtualservices", "Pod": "pods", "Service": "services"}
+    prefix = f"/apis/{group_version}" if "/" in group_version else f"/api/{group_version}"
+    return f"{prefix}/namespaces/{obj['metadata']['namespace']}/{plural[obj['kind']]}"
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What the API server said to one create: the HTTP status, its message if refused, and
+    what admission set (labels, annotations, spec.exportTo) if admitted."""
+
+    status: int
+    message: str
+    admitted_as: str = ""
+
+
+def dry_run_create(api: httpx.Client, obj: dict[str, Any]) -> Answer:
+    """POST `obj` with dryRun=All: admission runs in full, nothing is stored."""
+    response = api.post(collection_path(obj), params={"dryRun": "All"}, json=obj)
+    body = response.json()
+    if response.status_code != 201:
+        return Answer(response.status_code, str(body.get("message", "")))
+    meta = body.get("metadata", {})
+    outcome = {
+        "labels": meta.get("labels"),
+        "annotations": meta.get("annotations"),
+        "exportTo": (body.get("spec") or {}).get("exportTo"),
+    }
+    return Answer(201, "", json.dumps(outcome, sort_keys=True))
+
+
+def load_mix(own: str, other: str, tag: str = "load") -> list[dict[str, Any]]:
+    """Writes of every kind the webhooks judge, allowed and denied: `own` is tenant-a's
+    namespace, `other` tenant-b's (with the harness CONFIG's claims)."""
+    vs = [
+        # allowed as written; allowed with exportTo filled in by the mutating webhook
+        virtualservice(own, f"{tag}-ok", [f"{tag}.a.example.com"], exportTo=["."]),
+        virtualservice(own, f"{tag}-fill", [f"{tag}-fill.a.example.com", "reviews"]),
+        # denied: a host tenant-a claims; another namespace's service and a mesh-wide export
+        virtualservice(other, f"{tag}-claimed", [f"{tag}.a.example.com"], exportTo=["."]),
+        virtualservice(other, f"{tag}-cross", ["reviews.tenant-a.svc.cluster.local"]),
+    ]
+    objects = [yaml.safe_load(text) for text in vs]
+    pod_spec = {"containers": [{"name": "web", "image": "nginx:1.25"}]}
+    objects.append(
+        {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {
+                "name": f"{tag}-pod",
+                "namespace": own,
+                "annotations": {"sidecar.istio.io/proxyCPULimit": "4"},
+            },
+            "spec": pod_spec,
+        }
+    )
+    for name, export in ((f"{tag}-svc-local", "."), (f"{tag}-svc-mesh", "*")):
+        objects.append(
+            {
+                "apiVersion": "v1",
+                "kind": "Service",
+                "metadata": {
+                    "name": name,
+                    "namespace": own,
+                    "annotations": {"networking.istio.io/exportTo": export},
+                },
+                "spec": {"ports": [{"port": 80}]},
+            }
+        )
+    return objects
