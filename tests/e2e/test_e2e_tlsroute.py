@@ -1,0 +1,121 @@
+"""TLSRoute, which only the experimental Gateway API channel serves, against a real control
+plane of its own: once its CRD is installed, the shipped `tenant-rules` webhook (apiVersions
+"*") sends it, its SNI hostnames are judged, and its watch starts feeding the collision index.
+
+The CRD is a stand-in (an open schema): the experimental channel's CRD file is not among the
+published CRDs this project is tested with, and the schema is not what is tested here."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.e2e.harness import CRDS, Cluster, running_cluster, virtualservice, wait_for
+
+
+def approval() -> dict[str, str]:
+    """The API-approval annotation a CRD of a *.k8s.io group must carry, as the published
+    Gateway API CRDs carry it."""
+    for crd in yaml.safe_load_all((CRDS / "gateway-api-crds.yaml").read_text()):
+        annotations = (crd or {}).get("metadata", {}).get("annotations") or {}
+        if "api-approved.kubernetes.io" in annotations:
+            return {"api-approved.kubernetes.io": annotations["api-approved.kubernetes.io"]}
+    raise AssertionError("no Gateway API CRD in the fixtures carries the approval annotation")
+
+
+TLSROUTE_CRD = {
+    "apiVersion": "apiextensions.k8s.io/v1",
+    "kind": "CustomResourceDefinition",
+    "metadata": {"name": "tlsroutes.gateway.networking.k8s.io"},
+    "spec": {
+        "group": "gateway.networking.k8s.io",
+        "names": {"kind": "TLSRoute", "plural": "tlsroutes", "singular": "tlsroute"},
+        "scope": "Namespaced",
+        "versions": [
+            {
+                "name": "v1alpha2",
+                "served": True,
+                "storage": True,
+                "schema": {
+                    "openAPIV3Schema": {
+                        "type": "object",
+                        "x-kubernetes-preserve-unknown-fields": True,
+                    }
+                },
+            }
+        ],
+    },
+}
+
+
+def tlsroute(namespace: str, name: str, hostnames: list[str]) -> str:
+    spec: dict[str, Any] = {
+        "parentRefs": [{"name": "edge"}],  # a Gateway in the route's own namespace
+        "hostnames": hostnames,
+        "rules": [{"backendRefs": [{"name": "vault", "port": 8443}]}],
+    }
+    return yaml.safe_dump(
+        {
+            "apiVersion": "gateway.networking.k8s.io/v1alpha2",
+            "kind": "TLSRoute",
+            "metadata": {"name": name, "namespace": namespace},
+            "spec": spec,
+        }
+    )
+
+
+@pytest.fixture(scope="module")
+def plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    with running_cluster(tmp_path_factory.mktemp("e2e-tlsroute")) as running:
+        crd = {**TLSROUTE_CRD, "metadata": {**TLSROUTE_CRD["metadata"], "annotations": approval()}}
+        running.apply(yaml.safe_dump(crd))
+        running.kubectl(
+            "wait",
+            "--for=condition=Established",
+            "--timeout=60s",
+            "crd/tlsroutes.gateway.networking.k8s.io",
+        )
+        yield running
+
+
+def test_the_tlsroute_watch_starts_once_its_crd_is_installed(plane: Cluster) -> None:
+    assert plane.guard is not None
+    guard = plane.guard
+
+    def watching() -> bool:
+        body = guard.readyz().json()
+        return body["ready"] is True and not any("tlsroutes" in d for d in body["detail"])
+
+    wait_for(watching, "the TLSRoute watch to leave its wait for the CRD", timeout=90)
+
+
+def test_a_tlsroute_for_another_tenants_sni_hostname_is_denied(plane: Cluster) -> None:
+    for extra in ((), ("--dry-run=server",)):
+        result = plane.apply(
+            tlsroute("tenant-b", "vault", ["vault.a.example.com"]), *extra, check=False
+        )
+        assert result.returncode == 1, result.stdout
+        assert 'admission webhook "tenant-rules.tenant-guard.io" denied the request' in (
+            result.stderr
+        )
+        assert (
+            'TLSRoute tenant-b/vault: spec.hostnames[0] "vault.a.example.com" belongs to tenant '
+            '"tenant-a"' in result.stderr
+        )
+
+
+def test_a_tlsroute_of_ones_own_is_created_and_its_hostname_collides(plane: Cluster) -> None:
+    host = "vault.partner-a.example"  # unclaimed (unclaimedHosts: allow): only collisions deny
+    plane.apply(tlsroute("tenant-a", "vault", [host]))
+    manifest = virtualservice("tenant-b", "vault", [host])
+
+    def denied() -> bool:
+        result = plane.apply(manifest, "--dry-run=server", check=False)
+        return result.returncode == 1 and "is already routed by TLSRoute tenant-a/vault" in (
+            result.stderr
+        )
+
+    wait_for(denied, "the TLSRoute watch to see tenant-a/vault", timeout=30)
