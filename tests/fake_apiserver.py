@@ -1011,6 +1011,10 @@ class FakeApiServer:
                 served = dict(self._kinds.served.get((group, version), {}))
             if group == ISTIO_GROUP and version in self.istio_versions:
                 served[VIRTUALSERVICES] = "VirtualService"
+            with self._lock:  # objects stored with add_object are served in any version
+                for (stored_group, plural), objects in self._objects.items():
+                    if stored_group == group and objects:
+                        served.setdefault(plural, str(next(iter(objects.values())).get("kind")))
             if not served:
                 return False
             resources = [

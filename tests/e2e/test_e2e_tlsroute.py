@@ -1,12 +1,16 @@
 """TLSRoute, which only the experimental Gateway API channel serves, against a real control
 plane of its own: once its CRD is installed, the shipped `tenant-rules` webhook (apiVersions
-"*") sends it, its SNI hostnames are judged, and its watch starts feeding the collision index.
+"*") sends it, its SNI hostnames are judged, its watch starts feeding the collision index, and
+the one-shot audit reads it.
 
 The CRD is a stand-in (an open schema): the experimental channel's CRD file is not among the
 published CRDs this project is tested with, and the schema is not what is tested here."""
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from collections.abc import Iterator
 from typing import Any
 
@@ -119,3 +123,23 @@ def test_a_tlsroute_of_ones_own_is_created_and_its_hostname_collides(plane: Clus
         )
 
     wait_for(denied, "the TLSRoute watch to see tenant-a/vault", timeout=30)
+
+
+def test_the_one_shot_audit_reads_tlsroutes_in_the_version_served(plane: Cluster) -> None:
+    # The group prefers v1, which has no TLSRoute: the audit must find the alpha version.
+    assert plane.guard is not None
+    plane.apply(tlsroute("tenant-a", "ledger", ["ledger.partner-a.example"]))
+    command = ["audit", "--kubeconfig", str(plane.kubeconfig), "-o", "json"]
+    result = subprocess.run(
+        [sys.executable, "-m", "webhook", *command, "--config", str(plane.guard.config_file)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode in (0, 1), result.stderr
+    routes = {
+        (o["namespace"], o["name"]): o["status"]
+        for o in json.loads(result.stdout)["objects"]
+        if o["kind"] == "TLSRoute"
+    }
+    assert routes[("tenant-a", "ledger")] == "allowed"

@@ -251,8 +251,9 @@ def _cluster_call(call: Callable[..., T], *args: Any) -> T:
 
 
 def _list_all(reader: ClusterReader, group: str, resource: str) -> list[dict[str, Any]]:
-    """Every object of a resource in the server's preferred version; none when not served."""
-    version = "v1" if not group else _cluster_call(reader.preferred_versions).get(group)
+    """Every object of a resource, in the version the server serves it in; none when it is
+    not served."""
+    version = "v1" if not group else _cluster_call(reader.served_version, group, resource)
     if version is None:
         return []
     objects = _cluster_call(reader.list, group, version, resource)

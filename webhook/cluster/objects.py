@@ -15,6 +15,7 @@ import kubernetes.client
 from kubernetes.client.exceptions import ApiException
 
 from webhook.cluster.client import describe_error, status_message
+from webhook.cluster.discovery import served_versions, version_candidates
 
 PAGE_SIZE = 500
 TIMEOUT_SECONDS = 30.0
@@ -62,6 +63,23 @@ class ClusterReader:
             if isinstance(group.get("name"), str) and isinstance(version, str):
                 versions[group["name"]] = version
         return versions
+
+    def served_version(self, group: str, resource: str) -> str | None:
+        """The version to read `resource` of `group` in, as the watches choose it: the group's
+        preferred version when it lists the resource, else the newest served one that does
+        (TLSRoute is served in an alpha version of a group whose preferred version is v1).
+        None when no version serves it."""
+        groups = (self._get("/apis", {}) or {}).get("groups") or ()
+        entry = next((g for g in groups if isinstance(g, Mapping) and g.get("name") == group), None)
+        if entry is None:
+            return None
+        preferred, served = served_versions(entry)
+        for version in version_candidates(preferred, served):
+            listing = self._get(f"/apis/{group}/{version}", {}) or {}
+            names = {r.get("name") for r in listing.get("resources") or () if isinstance(r, dict)}
+            if resource in names:
+                return version
+        return None
 
     def list(
         self, group: str, version: str, resource: str, namespace: str | None = None
