@@ -3,8 +3,8 @@
 Every tick the loop checks whether a pass is due: the first one as soon as the caches have
 listed, one at once after a config reload, and one after changes (an audited object, a
 namespace's labels, the route index) once they have settled for `debounce` seconds. A pass
-judges the caches' current snapshots in a thread, a chunk of objects at a time with a pause
-between chunks so that admission requests keep the interpreter, then swaps the results into
+judges the caches' current snapshots in a thread, pausing after each millisecond of work so
+that admission requests get the interpreter at once, then swaps the results into
 the metrics whole, and (with --policy-reports) brings each tenant namespace's PolicyReport up
 to date. The judging is webhook.audit's; this module only paces it and publishes.
 """
@@ -93,7 +93,7 @@ class AuditLoop:
         debounce: float = 2.0,
         max_delay: float = 30.0,
         tick: float = 0.5,
-        chunk: int = 200,
+        slice: float = 0.001,
         pause: float = 0.001,
         sync_grace: float = 30.0,
         retry: float = 5.0,
@@ -108,7 +108,7 @@ class AuditLoop:
         self.debounce = debounce
         self.max_delay = max_delay
         self.tick = tick
-        self.chunk = chunk
+        self.slice = slice
         self.pause = pause
         self.sync_grace = sync_grace
         self.retry = retry
@@ -195,15 +195,16 @@ class AuditLoop:
         started, cpu_started = time.perf_counter(), time.thread_time()
         judge = Judge(config, namespaces, routes)
         violations: list[AuditViolation] = []
-        batch: list[tuple[AuditedKind, Mapping[str, Any]]] = []
+        # Judging holds the interpreter lock; a review waiting for it would wait for the
+        # interpreter's switch interval (5 ms). Pausing after every `slice` of work instead
+        # hands it over sooner: a review waits at most about one slice.
+        slice_ends = time.perf_counter() + self.slice
         for kind, items in self.watches.objects():
             for obj in items.values():
-                batch.append((kind, obj))
-                if len(batch) >= self.chunk:
-                    violations += judge.judge(batch)
-                    batch.clear()
-                    time.sleep(self.pause)  # let the event loop serve admission requests
-        violations += judge.judge(batch)
+                violations += judge.judge(((kind, obj),))
+                if time.perf_counter() >= slice_ends:
+                    time.sleep(self.pause)
+                    slice_ends = time.perf_counter() + self.slice
         result = PassResult(
             counts=violation_counts(violations),
             violations=len(violations),
