@@ -6,8 +6,11 @@ CRD is not served waits, and PolicyReports are written by server-side apply, onl
 
 from __future__ import annotations
 
+import json
 import re
 import ssl
+import subprocess
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -419,3 +422,43 @@ def test_serve_audits_and_writes_reports_only_when_asked(
     report_requests = [r for r in fake.requests if "policyreports" in r.path]
     assert bool(report_requests) is writes
     assert bool(fake.stored_objects(REPORTS, "policyreports")) is writes
+
+
+# --- one engine ----------------------------------------------------------------------------------
+
+
+def test_the_server_reports_what_the_one_shot_audit_says(
+    fake: FakeApiServer, tmp_path: Path
+) -> None:
+    serve_reports(fake)
+    fake.put_object(ISTIO, "destinationrules", destinationrule("tenant-b", "two", ["*", "x"]))
+    with audited(fake, tmp_path, reports=True):
+        eventually(lambda: report(fake, "tenant-b") is not None, timeout=10, what="reports")
+        results = [
+            result
+            for namespace in ("tenant-a", "tenant-b")
+            for result in (report(fake, namespace) or {})["results"]
+        ]
+    in_server = {
+        (r["resources"][0]["namespace"], r["resources"][0]["name"], r["rule"], r["message"])
+        for r in results
+    }
+    kubeconfig = fake.write_kubeconfig(tmp_path / "kc")
+    config = tmp_path / "config.yaml"
+    command = [sys.executable, "-m", "webhook", "audit", "-o", "json"]
+    command += ["--kubeconfig", str(kubeconfig), "--config", str(config)]
+    one_shot = subprocess.run(
+        command,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert one_shot.returncode == 1, one_shot.stderr
+    printed = {
+        (obj["namespace"], obj["name"], violation["rule"], violation["message"])
+        for obj in json.loads(one_shot.stdout)["objects"]
+        for violation in obj["violations"]
+    }
+    assert in_server == printed
+    assert len(printed) == 4  # tenant-a's DestinationRule, tenant-b's two, its VirtualService
