@@ -6,7 +6,8 @@ namespace's labels, the route index) once they have settled for `debounce` secon
 judges the caches' current snapshots in a thread, pausing after each millisecond of work so
 that admission requests get the interpreter at once, then swaps the results into
 the metrics whole, and (with --policy-reports) brings each tenant namespace's PolicyReport up
-to date. The judging is webhook.audit's; this module only paces it and publishes.
+to date. A quiet cluster still gets a pass every `resync` seconds, so the last pass's time
+says the audit is alive. The judging is webhook.audit's; this module only paces it and publishes.
 """
 
 from __future__ import annotations
@@ -98,6 +99,7 @@ class AuditLoop:
         sync_grace: float = 30.0,
         retry: float = 5.0,
         report_relist: float = 600.0,
+        resync: float = 600.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.watches = watches
@@ -113,6 +115,8 @@ class AuditLoop:
         self.sync_grace = sync_grace
         self.retry = retry
         self.report_relist = report_relist
+        self.resync = resync
+        self._last_pass = 0.0  # monotonic
         self._clock = clock
         self._started = clock()
         self._seen: tuple[object, object, object] | None = None  # config, namespaces, routes
@@ -171,6 +175,8 @@ class AuditLoop:
             self._seen = (self._seen[0], namespaces, routes)
         if self._retry_at is not None and now >= self._retry_at:
             return True, namespaces
+        if now - self._last_pass >= self.resync:
+            return True, namespaces  # a quiet cluster still gets a pass now and then
         first = self._first_change
         if first is None:
             return False, namespaces
@@ -190,6 +196,7 @@ class AuditLoop:
         # Changes from now on belong to the next pass.
         self._first_change = None
         self._seen = (config, namespaces, routes)
+        self._last_pass = self._clock()
         statuses = self.watches.statuses()
         skipped = tuple(sorted(k.name for k in self._unlisted(statuses)))
         started, cpu_started = time.perf_counter(), time.thread_time()
