@@ -18,7 +18,7 @@ import logging
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
@@ -50,7 +50,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("tenant_guard.audit")
 
 Namespaces = Mapping[str, Mapping[str, str]]
-Snapshot = Sequence[tuple[AuditedKind, Mapping[str, Mapping[str, Any]]]]
 
 
 @dataclass(frozen=True)

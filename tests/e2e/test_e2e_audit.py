@@ -1,7 +1,8 @@
 """The in-server audit against the real API server: an object admitted in a `warn` namespace
 (with a warning, as admission does there) is reported by a tenant-guard started with
 --policy-reports, in its metrics and in the namespace's PolicyReport; fixed, it leaves both;
-the namespace leaving tenancy loses its report."""
+the namespace leaving tenancy loses its report. And tenant-guard's service account with only
+the shipped RBAC (deploy/base and the policy-reports component) can do all of it."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.e2e.harness import CONFIG, Cluster, TenantGuard, namespace, wait_for
+from tests.e2e.harness import CONFIG, ROOT, Cluster, TenantGuard, namespace, wait_for
 
 NAMESPACE = "audit-trial"  # a tenant on its way in: its namespace in warn mode
 TENANT = "tenant-audit"
@@ -119,5 +120,42 @@ def test_a_violation_admitted_in_warn_mode_is_reported_until_fixed(
         cluster.kubectl("label", "namespace", NAMESPACE, "tenant-")
         wait_for(lambda: report(cluster) is None, "the report of a namespace that left tenancy")
         assert guard.readyz().status_code == 200
+    finally:
+        guard.stop()
+
+
+def service_account_kubeconfig(cluster: Cluster, directory: Path) -> Path:
+    """tenant-guard's service account with deploy/base's RBAC and the policy-reports
+    component's, nothing else."""
+    cluster.kubectl("apply", "-f", str(ROOT / "deploy" / "base" / "namespace.yaml"))
+    cluster.kubectl("apply", "-f", str(ROOT / "deploy" / "base" / "rbac.yaml"))
+    component = ROOT / "deploy" / "components" / "policy-reports" / "rbac.yaml"
+    cluster.kubectl("apply", "-f", str(component))
+    token = cluster.kubectl("-n", "tenant-guard", "create", "token", "tenant-guard").stdout.strip()
+    config = yaml.safe_load(cluster.kubeconfig.read_text())
+    config["users"] = [{"name": "admin", "user": {"token": token}}]
+    path = directory / "service-account-kubeconfig"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def test_the_shipped_rbac_is_enough_for_the_audit_and_its_reports(
+    cluster: Cluster, trial_namespace: None, tmp_path: Path
+) -> None:
+    cluster.apply(destinationrule(["*"]))
+    kubeconfig = service_account_kubeconfig(cluster, tmp_path)
+    guard = TenantGuard(tmp_path / "guard", kubeconfig, extra_args=["--policy-reports"])
+    guard.start(CONFIG)
+    try:
+        wait_for(lambda: GAUGE in metrics(guard), "the audit's gauge, as the service account")
+        wait_for(lambda: report(cluster) is not None, "the report, as the service account")
+        detail = guard.readyz().json()["detail"]
+        # Kinds whose CRDs this cluster lacks may wait; nothing may be refused.
+        refused = [d for d in detail if "403" in d or "orbidden" in d or "not complete" in d]
+        assert refused == [], detail
+        errors = re.search(
+            r"^tenant_guard_audit_policy_report_errors_total (\S+)$", metrics(guard), re.M
+        )
+        assert errors is not None and float(errors.group(1)) == 0.0
     finally:
         guard.stop()
