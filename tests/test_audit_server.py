@@ -173,6 +173,9 @@ def test_objects_there_before_the_start_are_reported_after_the_first_pass(
         # Two objects in tenant namespaces (the platform's DestinationRule is not judged).
         assert re.search(r"^tenant_guard_audit_objects 2\.0$", text, re.M), text
         assert re.search(r"^tenant_guard_audit_pass_duration_seconds \S+$", text, re.M)
+        # The audit's caches beside the tenancy caches: both DestinationRules are cached.
+        cached = 'tenant_guard_cache_objects{resource="audit:destinationrules.networking.istio.io"}'
+        assert f"{cached} 2.0" in text
 
 
 def test_a_fixed_object_disappears_from_the_gauge(fake: FakeApiServer, tmp_path: Path) -> None:

@@ -154,6 +154,14 @@ class AuditLoop:
         runtime.closers.append(self.close)
         runtime.notes.append(self.notes)
         runtime.metrics.registry.register(_AuditCollector(self))
+        for kind in self.watches.kinds:
+            # Beside the tenancy caches' resources, told apart by the prefix.
+            label = f"audit:{kind.name}"
+            runtime.metrics.cache_size.labels(label).set_function(self._stat(kind, "items"))
+            runtime.metrics.watch_restarts.labels(label).set_function(self._stat(kind, "restarts"))
+
+    def _stat(self, kind: AuditedKind, name: str) -> Callable[[], float]:
+        return lambda: float(getattr(self.watches.status(kind), name))
 
     # --- one tick ---
 

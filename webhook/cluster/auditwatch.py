@@ -78,6 +78,9 @@ class AuditWatches:
     def statuses(self) -> dict[AuditedKind, CacheStatus]:
         return {kind: cache.status() for kind, cache in self._caches.items()}
 
+    def status(self, kind: AuditedKind) -> CacheStatus:
+        return self._caches[kind].status()
+
     @property
     def versions(self) -> Mapping[str, str]:
         """kind name -> the version watched, for the kinds served."""
