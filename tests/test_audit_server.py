@@ -11,6 +11,7 @@ import re
 import ssl
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -353,6 +354,12 @@ def test_without_the_crd_reports_wait_and_say_so(fake: FakeApiServer, tmp_path: 
             what="the missing PolicyReport CRD in /readyz's detail",
         )
         assert ("tenant-a", "DestinationRule", "export-to") in audit.violations()
+        # Checking for the CRD again (every 0.2 s here) does not judge everything again.
+        passes = audit.passes()
+        discoveries = fake.count("/apis/wgpolicyk8s.io/v1alpha2")
+        time.sleep(1.0)
+        assert audit.passes() == passes
+        assert fake.count("/apis/wgpolicyk8s.io/v1alpha2") > discoveries
         serve_reports(fake)
         eventually(lambda: report(fake, "tenant-a") is not None, timeout=10, what="a report")
         eventually(

@@ -121,7 +121,9 @@ class AuditLoop:
         self._seen: tuple[object, object, object] | None = None  # config, namespaces, routes
         self._first_change: float | None = None
         self._last_change = 0.0
-        self._retry_at: float | None = None
+        self._retry_at: float | None = None  # when to try the PolicyReports again
+        # The last pass's violations, tenancy and config, for that retry.
+        self._last_found: tuple[Sequence[AuditViolation], Namespaces, Config] | None = None
         self.last: PassResult | None = None
         self.passes = 0
         self.report_state = ReportState()
@@ -180,8 +182,6 @@ class AuditLoop:
         if namespaces is not self._seen[1] or routes is not self._seen[2]:
             self.changed()
             self._seen = (self._seen[0], namespaces, routes)
-        if self._retry_at is not None and now >= self._retry_at:
-            return True, namespaces
         if now - self._last_pass >= self.resync:
             return True, namespaces  # a quiet cluster still gets a pass now and then
         first = self._first_change
@@ -191,11 +191,18 @@ class AuditLoop:
         return settled or now - first >= self.max_delay, namespaces
 
     def step(self) -> PassResult | None:
-        """Run a pass when one is due; its result, or None."""
+        """Run a pass when one is due; its result, or None. PolicyReports that could not be
+        written (an error, or the CRD not served yet) are retried from the last pass's
+        results, without judging again."""
         due, namespaces = self.due()
-        if not due or namespaces is None:
-            return None
-        return self.audit(self._config(), namespaces, self._routes())
+        if due and namespaces is not None:
+            return self.audit(self._config(), namespaces, self._routes())
+        retry, found = self._retry_at, self._last_found
+        if retry is not None and self._clock() >= retry and found is not None:
+            self._retry_at = None
+            assert self.reports is not None
+            self._write_reports(self.reports, *found)
+        return None
 
     # --- one pass ---
 
@@ -232,6 +239,7 @@ class AuditLoop:
         self.passes += 1
         self._retry_at = None
         if self.reports is not None:
+            self._last_found = (violations, namespaces, config)
             self._write_reports(self.reports, violations, namespaces, config)
         log.info(
             "audit pass",
