@@ -52,3 +52,9 @@ clean:
 bench-analyze: $(BIN)/python
 	$(PIP) -e '.[test]'
 	$(BIN)/python -m benchmarks.analyze
+
+# One in-server audit pass over 50,000 cached objects with the 10,000-tenant config.
+.PHONY: bench-audit
+bench-audit: $(BIN)/python
+	$(PIP) -e '.[test]'
+	$(BIN)/python -m benchmarks.audit

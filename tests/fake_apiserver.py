@@ -971,7 +971,8 @@ class FakeApiServer:
 
     def remove_object(self, group: str, plural: str, namespace: str, name: str) -> None:
         with self._lock:
-            del self._kinds.objects[group, plural, namespace, name]
+            gone = self._kinds.objects.pop((group, plural, namespace, name))
+            self._kind_event("DELETED", (group, plural, namespace, name), gone)
 
     @property
     def applies(self) -> list[AppliedPatch]:
@@ -988,7 +989,19 @@ class FakeApiServer:
         meta["uid"] = (old or {}).get("metadata", {}).get("uid") or f"uid-{'-'.join(key)}"
         self._kinds.objects[key] = {**obj, "metadata": meta}
         self._kinds.managers[key] = manager
+        self._kind_event("ADDED" if old is None else "MODIFIED", key, self._kinds.objects[key])
         return str(self._rv)
+
+    def _kind_event(
+        self, event_type: str, key: tuple[str, str, str, str], obj: dict[str, Any]
+    ) -> None:
+        """Record a change of a served kind and send it to its watches (lock held)."""
+        if event_type == "DELETED":
+            self._rv += 1
+            obj = {**obj, "metadata": {**obj["metadata"], "resourceVersion": str(self._rv)}}
+        group, plural = key[0], key[1]
+        self._kinds.log.append((self._rv, group, plural, event_type, obj))
+        self._notify(_kind_watch(group, plural), event_type, obj)
 
     def _kind_path(self, path: str) -> tuple[str, str, str, str | None, str | None] | None:
         """(group, version, plural, namespace, name) of a served kind's path, else None."""
@@ -1036,6 +1049,9 @@ class FakeApiServer:
         group, version, plural, namespace, name = target
         api_version = f"{group}/{version}" if group else version
         kind = self._kinds.served[group, version][plural]
+        if name is None and namespace is None and query.get("watch") in ("true", "1"):
+            self._watch_kind(handler, group, plural, api_version, kind, query)
+            return True
         with self._lock:
             if name is None:
                 wanted = _selector(query.get("labelSelector") or "")
@@ -1068,6 +1084,46 @@ class FakeApiServer:
             handler.send_json(200, _render(obj, api_version, kind))
         return True
 
+    def _watch_kind(
+        self,
+        handler: _Handler,
+        group: str,
+        plural: str,
+        api_version: str,
+        kind: str,
+        query: Mapping[str, str],
+    ) -> None:
+        """A cluster-wide watch of a served kind, from the resourceVersion asked for."""
+        since_text = query.get("resourceVersion") or "0"
+        since = int(since_text) if since_text.isdigit() else 0
+        timeout = float(query.get("timeoutSeconds") or 1800)
+        watcher = _Watcher(_kind_watch(group, plural), bookmarks=False)
+        with self._lock:
+            if since == 0:
+                backlog = [
+                    ("ADDED", obj)
+                    for (g, p, _, _), obj in sorted(self._kinds.objects.items())
+                    if (g, p) == (group, plural)
+                ]
+            else:
+                backlog = [
+                    (t, obj)
+                    for rv, g, p, t, obj in self._kinds.log
+                    if rv > since and (g, p) == (group, plural)
+                ]
+            self._watchers.append(watcher)
+        try:
+            handler.start_chunked()
+            for event_type, obj in backlog:
+                handler.write_event(event_type, _render(obj, api_version, kind))
+            self._stream(handler, watcher, api_version, kind, time.monotonic() + timeout)
+        except OSError:
+            handler.close_connection = True
+        finally:
+            with self._lock:
+                if watcher in self._watchers:
+                    self._watchers.remove(watcher)
+
     def _write_object(
         self, handler: _Handler, method: str, path: str, query: Mapping[str, str], body: Any
     ) -> bool:
@@ -1095,7 +1151,7 @@ class FakeApiServer:
                 if gone is None:
                     code, answer = 404, _status(404, "NotFound", f'{plural} "{name}" not found')
                 else:
-                    self._rv += 1
+                    self._kind_event("DELETED", (group, plural, namespace, name), gone)
                     code, answer = 200, {"kind": "Status", "apiVersion": "v1", "status": "Success"}
             else:
                 code, answer = 405, _status(405, "MethodNotAllowed", f"{method} {path}")
@@ -1318,6 +1374,13 @@ class _Kinds:
     objects: dict[tuple[str, str, str, str], dict[str, Any]] = field(default_factory=dict)
     managers: dict[tuple[str, str, str, str], str] = field(default_factory=dict)
     applies: list[AppliedPatch] = field(default_factory=list)
+    # (resourceVersion, group, plural, event type, object): what a watch from a version replays.
+    log: list[tuple[int, str, str, str, dict[str, Any]]] = field(default_factory=list)
+
+
+def _kind_watch(group: str, plural: str) -> str:
+    """The name watches of a served kind are registered under (apart from the collections)."""
+    return f"kind:{group}/{plural}"
 
 
 def _apply_merge(current: Any, applied: Any) -> Any:

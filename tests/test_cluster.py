@@ -20,6 +20,7 @@ from tests.fake_apiserver import (
     VIRTUALSERVICES,
     FakeApiServer,
 )
+from webhook.audit import audited_kinds
 from webhook.cluster import (
     REQUIRED_RBAC,
     ClusterView,
@@ -570,11 +571,15 @@ def test_required_rbac_is_read_only() -> None:
         for group in rule["apiGroups"]
         for resource in rule["resources"]
     }
+    # The caches requests read, and the audit's watches of every kind it judges.
+    audited = {(kind.group, kind.resource) for kind in audited_kinds()}
     assert granted == {
         ("", "namespaces"),
         ("networking.istio.io", "virtualservices"),
         ("gateway.networking.k8s.io", "httproutes"),
         ("gateway.networking.k8s.io", "grpcroutes"),
         ("gateway.networking.k8s.io", "tlsroutes"),
+        *audited,
     }
+    assert ("", "pods") not in granted and ("", "secrets") not in granted
     assert all(list(r["verbs"]) == ["get", "list", "watch"] for r in REQUIRED_RBAC)

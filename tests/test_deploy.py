@@ -16,6 +16,7 @@ import yaml
 
 from tests.builders import shared_dir
 from webhook.admission import KINDS
+from webhook.audit import audited_kinds
 from webhook.cluster import BASELINE_RBAC, LEASE_RBAC
 from webhook.reconciler import LEASE_NAME
 from webhook.templates import MANAGED_KINDS
@@ -578,6 +579,8 @@ def test_base_rbac_is_read_only_namespaces_and_virtualservices() -> None:
         ("gateway.networking.k8s.io", "httproutes"): ["get", "list", "watch"],
         ("gateway.networking.k8s.io", "grpcroutes"): ["get", "list", "watch"],
         ("gateway.networking.k8s.io", "tlsroutes"): ["get", "list", "watch"],
+        # The audit's watches (README "Audit"): read-only, like the rest.
+        **{(k.group, k.resource): ["get", "list", "watch"] for k in audited_kinds()},
     }
     assert all("nonResourceURLs" not in rule for _, _, rule in rules)
     (binding,) = objects(docs, "ClusterRoleBinding")

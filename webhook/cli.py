@@ -75,6 +75,25 @@ def _parser() -> argparse.ArgumentParser:
         help="how often certificate files are checked for changes (default 10)",
     )
     serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    audit_options = serve.add_argument_group(
+        "audit (cluster mode)",
+        "With --kubeconfig or --in-cluster, the objects already in tenant namespaces are judged "
+        "after the caches list, after each config reload and after changes; the violations "
+        "are in /metrics (tenant_guard_audit_violations).",
+    )
+    audit_options.add_argument(
+        "--policy-reports",
+        action="store_true",
+        help="also keep one PolicyReport (wgpolicyk8s.io/v1alpha2) per tenant namespace, when "
+        "its CRD is served (needs deploy/components/policy-reports' RBAC)",
+    )
+    audit_options.add_argument(
+        "--audit-debounce-seconds",
+        type=float,
+        default=2.0,
+        metavar="SECONDS",
+        help="how long changes must settle before an audit pass (default 2)",
+    )
     managed = serve.add_argument_group(
         "self-managed certificates",
         "With --manage-certs the CA and serving certificate are kept in a Secret (created, "

@@ -52,6 +52,9 @@ def build_runtime(args: argparse.Namespace, store: ConfigStore) -> Runtime:
         from webhook.reconciler import start_from_args as start_baseline
 
         start_baseline(args, store, tenancy.cluster, runtime)
+        from webhook.auditor import start_from_args as start_audit
+
+        start_audit(args, store, tenancy.cluster, runtime)
     elif store.current.namespaces is None:
         log.warning(
             "offline mode and the config has no namespaces: map: every namespace is "

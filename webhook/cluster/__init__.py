@@ -6,10 +6,12 @@ index of routed hosts they all feed, `discovery` finds the version a resource is
 that it is not served yet), `certs` makes the calls of `serve --manage-certs`.
 `apply` makes the tenant baseline's calls (discovery, server-side apply, list, delete), and
 `lease` keeps one reconciling replica at a time, and `objects` makes the one-shot reads of
-`analyze --kubeconfig` and `audit`.
+`analyze --kubeconfig` and `audit`. `auditwatch` keeps the in-server audit's caches of the
+judged kinds, and `reports` writes its PolicyReports.
 """
 
 from webhook.cluster.apply import BASELINE_RBAC, BaselineApi, resource_version
+from webhook.cluster.auditwatch import AuditWatches
 from webhook.cluster.certs import (
     CERT_MANAGEMENT_RBAC,
     CertificateApi,
@@ -22,6 +24,7 @@ from webhook.cluster.client import describe_error, load_api_client
 from webhook.cluster.discovery import ResourceNotServed, version_candidates
 from webhook.cluster.lease import LEASE_RBAC, LeaderElector, LeaseApi, LeaseRecord
 from webhook.cluster.objects import ClusterReader, ClusterReadError, api_path
+from webhook.cluster.reports import POLICY_REPORT_RBAC, PolicyReportApi
 from webhook.cluster.routes import GATEWAY_ROUTES, RoutingResource
 from webhook.cluster.watch import (
     REQUIRED_RBAC,
@@ -38,7 +41,9 @@ __all__ = [
     "CERT_MANAGEMENT_RBAC",
     "GATEWAY_ROUTES",
     "LEASE_RBAC",
+    "POLICY_REPORT_RBAC",
     "REQUIRED_RBAC",
+    "AuditWatches",
     "BaselineApi",
     "CacheStatus",
     "CertificateApi",
@@ -50,6 +55,7 @@ __all__ = [
     "LeaseApi",
     "LeaseRecord",
     "NamespaceLookupError",
+    "PolicyReportApi",
     "ResourceNotServed",
     "RoutingResource",
     "StoredSecret",

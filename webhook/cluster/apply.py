@@ -94,6 +94,13 @@ class BaselineApi:
         self, group: str, version: str, resource: str, label_selector: str, page_size: int = 500
     ) -> dict[tuple[str, str], str]:
         """(namespace, name) -> resourceVersion of every object matching the selector (paged)."""
+        listed = self.list_metadata(group, version, resource, label_selector, page_size)
+        return {key: str(meta.get("resourceVersion") or "") for key, meta in listed.items()}
+
+    def list_metadata(
+        self, group: str, version: str, resource: str, label_selector: str, page_size: int = 500
+    ) -> dict[tuple[str, str], Mapping[str, Any]]:
+        """(namespace, name) -> metadata of every object matching the selector (paged)."""
         what = f"listing {resource}.{group or 'core'}/{version}"
         if group:
             method = functools.partial(
@@ -101,7 +108,7 @@ class BaselineApi:
             )
         else:
             method = getattr(self._core, f"list_{_CORE_METHODS[resource]}_for_all_namespaces")
-        out: dict[tuple[str, str], str] = {}
+        out: dict[tuple[str, str], Mapping[str, Any]] = {}
         token: str | None = None
         while True:
             page: dict[str, Any] = {"label_selector": label_selector, "limit": page_size}
@@ -112,7 +119,7 @@ class BaselineApi:
                 metadata = item.get("metadata") if isinstance(item, Mapping) else None
                 if isinstance(metadata, Mapping):
                     key = (str(metadata.get("namespace") or ""), str(metadata.get("name") or ""))
-                    out[key] = str(metadata.get("resourceVersion") or "")
+                    out[key] = metadata
             token = (body.get("metadata") or {}).get("continue") or None
             if not token:
                 return out

@@ -21,6 +21,7 @@ import kubernetes.config
 from kubernetes.client.exceptions import ApiException
 
 from webhook import snapshot
+from webhook.audit import audited_kinds
 from webhook.cluster import discovery
 from webhook.cluster.client import describe_error, reason_of
 from webhook.cluster.discovery import ResourceNotServed
@@ -42,9 +43,9 @@ ISTIO_GROUP = "networking.istio.io"
 # Served-version preference when discovery names no preferredVersion we can use.
 VIRTUALSERVICE_VERSIONS = ("v1", "v1beta1", "v1alpha3")
 
-# The whole API footprint of this module, as ClusterRole rules. Discovery (/apis) is open to
-# every authenticated client through the built-in system:discovery role.
-REQUIRED_RBAC: tuple[Mapping[str, Sequence[str]], ...] = (
+# The API footprint of the caches requests read, as ClusterRole rules. Discovery (/apis) is
+# open to every authenticated client through the built-in system:discovery role.
+_CACHE_RBAC: tuple[Mapping[str, Sequence[str]], ...] = (
     {"apiGroups": [""], "resources": ["namespaces"], "verbs": ["get", "list", "watch"]},
     {
         "apiGroups": [ISTIO_GROUP],
@@ -57,6 +58,26 @@ REQUIRED_RBAC: tuple[Mapping[str, Sequence[str]], ...] = (
         "verbs": ["get", "list", "watch"],
     },
 )
+
+
+def _audit_rbac() -> tuple[Mapping[str, Sequence[str]], ...]:
+    """Read access to the audited kinds the caches above do not read already."""
+    covered = {(g, r) for rule in _CACHE_RBAC for g in rule["apiGroups"] for r in rule["resources"]}
+    by_group: dict[str, list[str]] = {}
+    for kind in audited_kinds():
+        if (kind.group, kind.resource) not in covered:
+            resources = by_group.setdefault(kind.group, [])
+            if kind.resource not in resources:
+                resources.append(kind.resource)
+    return tuple(
+        {"apiGroups": [group], "resources": resources, "verbs": ["get", "list", "watch"]}
+        for group, resources in by_group.items()
+    )
+
+
+# The whole read-only footprint of serve --kubeconfig/--in-cluster: the caches requests read,
+# and the audit's watches (webhook.cluster.auditwatch). deploy/base/rbac.yaml grants exactly it.
+REQUIRED_RBAC: tuple[Mapping[str, Sequence[str]], ...] = (*_CACHE_RBAC, *_audit_rbac())
 
 ListCall = Callable[..., Any]
 Labels = Mapping[str, str]

@@ -1,0 +1,161 @@
+"""The in-server audit against the real API server: an object admitted in a `warn` namespace
+(with a warning, as admission does there) is reported by a tenant-guard started with
+--policy-reports, in its metrics and in the namespace's PolicyReport; fixed, it leaves both;
+the namespace leaving tenancy loses its report. And tenant-guard's service account with only
+the shipped RBAC (deploy/base and the policy-reports component) can do all of it."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.e2e.harness import CONFIG, ROOT, Cluster, TenantGuard, namespace, wait_for
+
+NAMESPACE = "audit-trial"  # a tenant on its way in: its namespace in warn mode
+TENANT = "tenant-audit"
+REPORT_PATH = f"/apis/wgpolicyk8s.io/v1alpha2/namespaces/{NAMESPACE}/policyreports/tenant-guard"
+GAUGE = (
+    'tenant_guard_audit_violations{kind="DestinationRule",rule="export-to",'
+    f'tenant="{TENANT}"}} 1.0'
+)
+
+
+def destinationrule(export_to: list[str]) -> str:
+    return yaml.safe_dump(
+        {
+            "apiVersion": "networking.istio.io/v1",
+            "kind": "DestinationRule",
+            "metadata": {"name": "web", "namespace": NAMESPACE},
+            "spec": {"host": "web", "exportTo": export_to},
+        }
+    )
+
+
+@pytest.fixture
+def trial_namespace(cluster: Cluster) -> Iterator[None]:
+    manifest = yaml.safe_load(namespace(NAMESPACE, TENANT))
+    manifest["metadata"]["labels"]["tenant-guard.io/enforcement"] = "warn"
+    cluster.apply(yaml.safe_dump(manifest))
+    yield
+    # No namespace controller here to finish a deletion: leave tenancy instead, and clean up.
+    cluster.kubectl("-n", NAMESPACE, "delete", "destinationrule", "web", "--ignore-not-found")
+    cluster.kubectl(
+        "label", "namespace", NAMESPACE, "tenant-", "tenant-guard.io/enforcement-", check=False
+    )
+
+
+def report(cluster: Cluster) -> dict[str, Any] | None:
+    with cluster.api() as api:
+        response = api.get(REPORT_PATH)
+    if response.status_code == 404:
+        return None
+    response.raise_for_status()
+    body: dict[str, Any] = response.json()
+    return body
+
+
+def metrics(guard: TenantGuard) -> str:
+    return guard.get("/metrics").text
+
+
+def test_a_violation_admitted_in_warn_mode_is_reported_until_fixed(
+    cluster: Cluster, trial_namespace: None, tmp_path: Path
+) -> None:
+    applied = cluster.apply(destinationrule(["*"]))
+    # Admitted, as warn mode does, with the violation as a warning.
+    assert "exports the object to every namespace of the mesh" in applied.stderr, applied
+
+    guard = TenantGuard(tmp_path / "guard", cluster.kubeconfig, extra_args=["--policy-reports"])
+    guard.start(CONFIG)
+    try:
+        wait_for(lambda: GAUGE in metrics(guard), "the audit's gauge to report the object")
+        wait_for(lambda: report(cluster) is not None, "the namespace's PolicyReport")
+        stored = report(cluster)
+        assert stored is not None
+        labels = stored["metadata"]["labels"]
+        assert labels["app.kubernetes.io/managed-by"] == "tenant-guard"
+        assert labels["tenant-guard.io/tenant"] == TENANT
+        managers = {m["manager"] for m in stored["metadata"].get("managedFields") or []}
+        assert managers == {"tenant-guard"}
+        (result,) = stored["results"]
+        assert result["policy"] == "tenant-guard"
+        assert result["rule"] == "export-to"
+        assert result["result"] == "warn"  # the namespace is in warn mode
+        assert result["message"].startswith(
+            f'DestinationRule {NAMESPACE}/web: spec.exportTo[0] "*" exports the object to every '
+            "namespace of the mesh"
+        )
+        (resource,) = result["resources"]
+        uid = json.loads(
+            cluster.kubectl("-n", NAMESPACE, "get", "destinationrule", "web", "-o", "json").stdout
+        )["metadata"]["uid"]
+        assert resource == {
+            "apiVersion": "networking.istio.io/v1",
+            "kind": "DestinationRule",
+            "namespace": NAMESPACE,
+            "name": "web",
+            "uid": uid,
+        }
+        assert stored["summary"]["warn"] == 1
+
+        cluster.apply(destinationrule(["."]))
+        wait_for(lambda: GAUGE not in metrics(guard), "the fixed object to leave the gauge")
+        wait_for(
+            lambda: (report(cluster) or {}).get("results") in ([], None),
+            "the fixed object to leave the report",
+        )
+        stored = report(cluster)
+        assert stored is not None and stored["summary"]["warn"] == 0
+        last_pass = re.search(
+            r"^tenant_guard_audit_last_pass_timestamp_seconds (\S+)$", metrics(guard), re.M
+        )
+        assert last_pass is not None and float(last_pass.group(1)) > 0
+
+        cluster.kubectl("label", "namespace", NAMESPACE, "tenant-")
+        wait_for(lambda: report(cluster) is None, "the report of a namespace that left tenancy")
+        assert guard.readyz().status_code == 200
+    finally:
+        guard.stop()
+
+
+def service_account_kubeconfig(cluster: Cluster, directory: Path) -> Path:
+    """tenant-guard's service account with deploy/base's RBAC and the policy-reports
+    component's, nothing else."""
+    cluster.kubectl("apply", "-f", str(ROOT / "deploy" / "base" / "namespace.yaml"))
+    cluster.kubectl("apply", "-f", str(ROOT / "deploy" / "base" / "rbac.yaml"))
+    component = ROOT / "deploy" / "components" / "policy-reports" / "rbac.yaml"
+    cluster.kubectl("apply", "-f", str(component))
+    token = cluster.kubectl("-n", "tenant-guard", "create", "token", "tenant-guard").stdout.strip()
+    config = yaml.safe_load(cluster.kubeconfig.read_text())
+    config["users"] = [{"name": "admin", "user": {"token": token}}]
+    path = directory / "service-account-kubeconfig"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def test_the_shipped_rbac_is_enough_for_the_audit_and_its_reports(
+    cluster: Cluster, trial_namespace: None, tmp_path: Path
+) -> None:
+    cluster.apply(destinationrule(["*"]))
+    kubeconfig = service_account_kubeconfig(cluster, tmp_path)
+    guard = TenantGuard(tmp_path / "guard", kubeconfig, extra_args=["--policy-reports"])
+    guard.start(CONFIG)
+    try:
+        wait_for(lambda: GAUGE in metrics(guard), "the audit's gauge, as the service account")
+        wait_for(lambda: report(cluster) is not None, "the report, as the service account")
+        detail = guard.readyz().json()["detail"]
+        # Kinds whose CRDs this cluster lacks may wait; nothing may be refused.
+        refused = [d for d in detail if "403" in d or "orbidden" in d or "not complete" in d]
+        assert refused == [], detail
+        errors = re.search(
+            r"^tenant_guard_audit_policy_report_errors_total (\S+)$", metrics(guard), re.M
+        )
+        assert errors is not None and float(errors.group(1)) == 0.0
+    finally:
+        guard.stop()

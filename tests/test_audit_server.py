@@ -1,0 +1,474 @@
+"""The in-server audit against the HTTP-level fake API server, through the real kubernetes
+client and the real TLS server: objects there before the start are reported, a fixed one
+disappears from the gauge and its report, a config reload changes the results, a kind whose
+CRD is not served waits, and PolicyReports are written by server-side apply, only with
+--policy-reports."""
+
+from __future__ import annotations
+
+import json
+import re
+import ssl
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import kubernetes.client
+import pytest
+import yaml
+
+from tests.fake_apiserver import FakeApiServer
+from tests.server_harness import free_port, running_server, serve_process
+from tests.test_cluster import FAST, eventually
+from webhook.app import Runtime
+from webhook.auditor import AuditLoop
+from webhook.cluster import ClusterView
+from webhook.cluster.auditwatch import AuditWatches
+from webhook.cluster.reports import PolicyReportApi
+from webhook.configstore import ConfigStore
+from webhook.hosts import route_key
+from webhook.live import ClusterTenancy
+from webhook.tls import generate_bundle, write_bundle
+
+ISTIO = "networking.istio.io"
+REPORTS = "wgpolicyk8s.io"
+REPORT_PATH = "/apis/wgpolicyk8s.io/v1alpha2/namespaces/{}/policyreports/tenant-guard"
+CONFIG: dict[str, Any] = {
+    "unclaimedHosts": "allow",
+    "tenants": {"tenant-a": {"hosts": ["*.a.example.com"]}, "tenant-b": {}},
+}
+
+
+def destinationrule(namespace: str, name: str, export_to: list[str]) -> dict[str, Any]:
+    return {
+        "apiVersion": f"{ISTIO}/v1",
+        "kind": "DestinationRule",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {"host": name, "exportTo": export_to},
+        "status": {"conditions": []},  # not kept by the audit's cache
+    }
+
+
+def service_entry(namespace: str, name: str, export_to: list[str]) -> dict[str, Any]:
+    return {
+        "apiVersion": f"{ISTIO}/v1",
+        "kind": "ServiceEntry",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {"hosts": [f"{name}.a.example.com"], "exportTo": export_to},
+    }
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeApiServer]:
+    with FakeApiServer() as server:
+        server.no_delay = True
+        server.serve_kind(ISTIO, "v1", "destinationrules", "DestinationRule")
+        server.serve_kind("", "v1", "services", "Service")
+        server.add_namespace("tenant-a", {"tenant": "tenant-a"})
+        server.add_namespace("tenant-b", {"tenant": "tenant-b"})
+        server.add_namespace("infra", None)
+        # Before tenant-guard starts: a mesh-wide DestinationRule and a VirtualService for
+        # another tenant's host, as objects admitted before the install would be.
+        server.put_object(ISTIO, "destinationrules", destinationrule("tenant-a", "web", ["*"]))
+        server.put_object(ISTIO, "destinationrules", destinationrule("infra", "any", ["*"]))
+        server.add_virtualservice("tenant-b", "steal", ["www.a.example.com"])
+        yield server
+
+
+def serve_reports(fake: FakeApiServer) -> None:
+    fake.serve_kind(REPORTS, "v1alpha2", "policyreports", "PolicyReport")
+
+
+@dataclass
+class Audited:
+    http: httpx.Client
+    loop: AuditLoop
+    store: ConfigStore
+
+    def metrics(self) -> str:
+        return self.http.get("/metrics").text
+
+    def violations(self) -> dict[tuple[str, str, str], float]:
+        """tenant_guard_audit_violations as (tenant, kind, rule) -> value."""
+        found: dict[tuple[str, str, str], float] = {}
+        pattern = re.compile(
+            r'^tenant_guard_audit_violations\{kind="([^"]*)",rule="([^"]*)",tenant="([^"]*)"\} '
+            r"(\S+)$",
+            re.MULTILINE,
+        )
+        for kind, rule, tenant, value in pattern.findall(self.metrics()):
+            found[(tenant, kind, rule)] = float(value)
+        return found
+
+    def passes(self) -> int:
+        return self.loop.passes
+
+    def detail(self) -> list[str]:
+        response = self.http.get("/readyz")
+        assert response.status_code == 200, response.text  # the audit never makes it unready
+        detail: list[str] = response.json()["detail"]
+        return detail
+
+
+@contextmanager
+def audited(
+    fake: FakeApiServer, tmp_path: Path, *, reports: bool = False, config: Any = None
+) -> Iterator[Audited]:
+    """The real server with cluster tenancy and an audit loop paced for tests."""
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    config_file = tmp_path / "config.yaml"
+    config_file.write_text(yaml.safe_dump(config or CONFIG))
+    store = ConfigStore(config_file)
+    api = kubernetes.client.ApiClient(kubernetes.client.Configuration(host=fake.url))
+    cluster = ClusterView(
+        api, host_key=lambda ns, h: route_key(h, ns, store.current.domain), tuning=FAST
+    )
+    cluster.start()
+    watches = AuditWatches(api, tuning=FAST)
+    loop = AuditLoop(
+        watches,
+        current_config=lambda: store.current,
+        namespaces=lambda: cluster.namespaces if cluster.wait_synced(0) else None,
+        routes=lambda: cluster.routes,
+        reports=PolicyReportApi(api) if reports else None,
+        debounce=0.2,
+        tick=0.05,
+        retry=0.2,
+        sync_grace=5.0,
+    )
+    watches.start()
+    runtime = Runtime(store, ClusterTenancy(cluster))
+    loop.attach(runtime)
+    try:
+        with running_server(runtime, tmp_path / "certs") as server, server.client() as http:
+            yield Audited(http, loop, store)
+    finally:
+        cluster.stop()
+
+
+def wait_for_pass(audit: Audited, after: int = 0) -> None:
+    eventually(lambda: audit.passes() > after, timeout=10, what="an audit pass")
+
+
+# --- the gauge -----------------------------------------------------------------------------------
+
+
+def test_objects_there_before_the_start_are_reported_after_the_first_pass(
+    fake: FakeApiServer, tmp_path: Path
+) -> None:
+    with audited(fake, tmp_path) as audit:
+        wait_for_pass(audit)
+        assert audit.violations() == {
+            ("tenant-a", "DestinationRule", "export-to"): 1.0,
+            ("tenant-b", "VirtualService", "host-ownership"): 1.0,
+        }
+        text = audit.metrics()
+        stamp = re.search(r"^tenant_guard_audit_last_pass_timestamp_seconds (\S+)$", text, re.M)
+        assert stamp is not None and float(stamp.group(1)) > 0
+        # Two objects in tenant namespaces (the platform's DestinationRule is not judged).
+        assert re.search(r"^tenant_guard_audit_objects 2\.0$", text, re.M), text
+        assert re.search(r"^tenant_guard_audit_pass_duration_seconds \S+$", text, re.M)
+        # The audit's caches beside the tenancy caches: both DestinationRules are cached.
+        cached = 'tenant_guard_cache_objects{resource="audit:destinationrules.networking.istio.io"}'
+        assert f"{cached} 2.0" in text
+
+
+def test_a_fixed_object_disappears_from_the_gauge(fake: FakeApiServer, tmp_path: Path) -> None:
+    with audited(fake, tmp_path) as audit:
+        wait_for_pass(audit)
+        assert ("tenant-a", "DestinationRule", "export-to") in audit.violations()
+        fake.put_object(ISTIO, "destinationrules", destinationrule("tenant-a", "web", ["."]))
+        eventually(
+            lambda: ("tenant-a", "DestinationRule", "export-to") not in audit.violations(),
+            timeout=10,
+            what="the fixed DestinationRule to leave the gauge",
+        )
+        assert audit.violations() == {("tenant-b", "VirtualService", "host-ownership"): 1.0}
+
+
+def test_a_new_violation_and_a_namespace_joining_a_tenant_are_audited(
+    fake: FakeApiServer, tmp_path: Path
+) -> None:
+    fake.put_object(ISTIO, "destinationrules", destinationrule("newcomer", "web", ["*"]))
+    with audited(fake, tmp_path) as audit:
+        wait_for_pass(audit)
+        assert not any(tenant == "tenant-c" for tenant, _, _ in audit.violations())
+        fake.add_namespace("newcomer", {"tenant": "tenant-c"})
+        eventually(
+            lambda: ("tenant-c", "DestinationRule", "export-to") in audit.violations(),
+            timeout=10,
+            what="the namespace's existing object audited once it joins a tenant",
+        )
+
+
+def test_a_config_reload_changes_the_results(fake: FakeApiServer, tmp_path: Path) -> None:
+    fake.add_virtualservice("tenant-b", "shop", ["shop.example.org"])
+    with audited(fake, tmp_path) as audit:
+        wait_for_pass(audit)
+        assert not any(rule == "host-unclaimed" for _, _, rule in audit.violations())
+        passes = audit.passes()
+        stricter = {**CONFIG, "unclaimedHosts": "deny"}
+        (tmp_path / "config.yaml").write_text(yaml.safe_dump(stricter))
+        assert audit.store.check_once()
+        wait_for_pass(audit, passes)
+        assert audit.violations()[("tenant-b", "VirtualService", "host-unclaimed")] == 1.0
+
+
+def test_a_kind_whose_crd_is_not_served_waits_and_is_audited_once_installed(
+    fake: FakeApiServer, tmp_path: Path
+) -> None:
+    fake.put_object(ISTIO, "serviceentries", service_entry("tenant-a", "api", ["*"]))
+    with audited(fake, tmp_path) as audit:
+        wait_for_pass(audit)
+        waiting = "audit: serviceentries.networking.istio.io: watch waiting"
+        assert any(d.startswith(waiting) for d in audit.detail()), audit.detail()
+        assert ("tenant-a", "ServiceEntry", "export-to") not in audit.violations()
+        fake.serve_kind(ISTIO, "v1", "serviceentries", "ServiceEntry")
+        eventually(
+            lambda: ("tenant-a", "ServiceEntry", "export-to") in audit.violations(),
+            timeout=10,
+            what="the ServiceEntry audited once its CRD is served",
+        )
+        assert not any(d.startswith(waiting) for d in audit.detail())
+
+
+def test_the_cache_keeps_no_status_or_managed_fields(fake: FakeApiServer, tmp_path: Path) -> None:
+    with audited(fake, tmp_path) as audit:
+        wait_for_pass(audit)
+        by_kind = {kind.resource: items for kind, items in audit.loop.watches.objects()}
+        stored = by_kind["destinationrules"]["tenant-a/web"]
+        assert set(stored) == {"apiVersion", "kind", "metadata", "spec"}
+        assert "resourceVersion" not in stored["metadata"]
+
+
+def test_no_list_call_per_object(fake: FakeApiServer, tmp_path: Path) -> None:
+    for number in range(20):
+        fake.put_object(ISTIO, "destinationrules", destinationrule("tenant-a", f"d{number}", ["*"]))
+    with audited(fake, tmp_path) as audit:
+        wait_for_pass(audit)
+        assert audit.violations()[("tenant-a", "DestinationRule", "export-to")] == 21.0
+        path = f"/apis/{ISTIO}/v1/destinationrules"
+        assert fake.count(path, watch=False) == 1
+        single = [r for r in fake.requests if r.path.startswith(f"{path}/")]
+        assert single == []
+
+
+# --- PolicyReports -------------------------------------------------------------------------------
+
+
+def report(fake: FakeApiServer, namespace: str) -> dict[str, Any] | None:
+    return fake.stored_object(REPORTS, "policyreports", namespace, "tenant-guard")
+
+
+def test_policy_reports_are_applied_with_the_right_shape(
+    fake: FakeApiServer, tmp_path: Path
+) -> None:
+    serve_reports(fake)
+    with audited(fake, tmp_path, reports=True) as audit:
+        eventually(lambda: report(fake, "tenant-b") is not None, timeout=10, what="reports")
+        applies = {a.path: a for a in fake.applies if "policyreports" in a.path}
+        assert set(applies) == {REPORT_PATH.format("tenant-a"), REPORT_PATH.format("tenant-b")}
+        applied = applies[REPORT_PATH.format("tenant-b")]
+        assert applied.content_type == "application/apply-patch+yaml"
+        assert applied.query["fieldManager"] == "tenant-guard"
+        assert applied.query["force"] == "true"
+        body = applied.body
+        assert (body["apiVersion"], body["kind"]) == ("wgpolicyk8s.io/v1alpha2", "PolicyReport")
+        assert body["metadata"]["labels"]["app.kubernetes.io/managed-by"] == "tenant-guard"
+        assert body["summary"] == {"pass": 0, "fail": 1, "warn": 0, "error": 0, "skip": 0}
+        (result,) = body["results"]
+        assert {k: result[k] for k in ("policy", "rule", "result", "source")} == {
+            "policy": "tenant-guard",
+            "rule": "host-ownership",
+            "result": "fail",
+            "source": "tenant-guard",
+        }
+        assert result["message"].startswith(
+            'VirtualService tenant-b/steal: spec.hosts[0] "www.a.example.com" belongs to tenant '
+            '"tenant-a"'
+        )
+        assert result["resources"] == [
+            {
+                "apiVersion": f"{ISTIO}/v1",
+                "kind": "VirtualService",
+                "namespace": "tenant-b",
+                "name": "steal",
+                "uid": "uid-tenant-b-steal",
+            }
+        ]
+        assert report(fake, "infra") is None
+        # A pass that finds the same again writes nothing.
+        writes = len(fake.applies)
+        passes = audit.passes()
+        fake.update_virtualservice("tenant-b", "steal", ["www.a.example.com"])
+        fake.add_namespace("unrelated", None)
+        wait_for_pass(audit, passes)
+        assert len(fake.applies) == writes
+
+
+def test_a_fixed_violation_leaves_an_empty_report_and_a_namespace_leaving_loses_it(
+    fake: FakeApiServer, tmp_path: Path
+) -> None:
+    serve_reports(fake)
+    with audited(fake, tmp_path, reports=True):
+        eventually(lambda: report(fake, "tenant-a") is not None, timeout=10, what="a report")
+        assert len((report(fake, "tenant-a") or {})["results"]) == 1
+        fake.put_object(ISTIO, "destinationrules", destinationrule("tenant-a", "web", ["."]))
+        eventually(
+            lambda: (report(fake, "tenant-a") or {}).get("results") == [],
+            timeout=10,
+            what="the report of tenant-a emptied",
+        )
+        assert (report(fake, "tenant-a") or {})["summary"]["fail"] == 0
+        fake.update_namespace("tenant-b", None)
+        eventually(
+            lambda: report(fake, "tenant-b") is None, timeout=10, what="tenant-b's report removed"
+        )
+
+
+def test_a_report_written_before_a_restart_is_not_written_again(
+    fake: FakeApiServer, tmp_path: Path
+) -> None:
+    serve_reports(fake)
+    with audited(fake, tmp_path / "one", reports=True):
+        eventually(lambda: report(fake, "tenant-b") is not None, timeout=10, what="reports")
+    writes = len(fake.applies)
+    with audited(fake, tmp_path / "two", reports=True) as audit:
+        wait_for_pass(audit)
+        assert len(fake.applies) == writes
+
+
+def test_without_the_crd_reports_wait_and_say_so(fake: FakeApiServer, tmp_path: Path) -> None:
+    with audited(fake, tmp_path, reports=True) as audit:
+        wait_for_pass(audit)
+        not_served = "audit: PolicyReports not written: wgpolicyk8s.io/v1alpha2 policyreports"
+        eventually(
+            lambda: any(d.startswith(not_served) for d in audit.detail()),
+            timeout=10,
+            what="the missing PolicyReport CRD in /readyz's detail",
+        )
+        assert ("tenant-a", "DestinationRule", "export-to") in audit.violations()
+        # Checking for the CRD again (every 0.2 s here) does not judge everything again.
+        passes = audit.passes()
+        discoveries = fake.count("/apis/wgpolicyk8s.io/v1alpha2")
+        time.sleep(1.0)
+        assert audit.passes() == passes
+        assert fake.count("/apis/wgpolicyk8s.io/v1alpha2") > discoveries
+        serve_reports(fake)
+        eventually(lambda: report(fake, "tenant-a") is not None, timeout=10, what="a report")
+        eventually(
+            lambda: not any(d.startswith(not_served) for d in audit.detail()),
+            timeout=10,
+            what="the note gone",
+        )
+
+
+def test_report_write_errors_are_reported_and_retried(fake: FakeApiServer, tmp_path: Path) -> None:
+    serve_reports(fake)
+    fake.fail_next("PATCH", REPORT_PATH.format("tenant-a"), 403, times=1)
+    with audited(fake, tmp_path, reports=True) as audit:
+        eventually(lambda: report(fake, "tenant-a") is not None, timeout=10, what="retried write")
+        text = audit.metrics()
+        assert re.search(r"^tenant_guard_audit_policy_report_errors_total 1\.0$", text, re.M), text
+
+
+# --- the serve command ---------------------------------------------------------------------------
+
+
+@contextmanager
+def served(fake: FakeApiServer, tmp_path: Path, *extra: str) -> Iterator[httpx.Client]:
+    write_bundle(generate_bundle("tenant-guard", "tenant-guard"), tmp_path / "tls")
+    config_file = tmp_path / "config.yaml"
+    config_file.write_text(yaml.safe_dump(CONFIG))
+    port = free_port()
+    args = ["--config", str(config_file), "--cert-dir", str(tmp_path / "tls")]
+    args += ["--port", str(port), "--kubeconfig", str(fake.write_kubeconfig(tmp_path / "kc"))]
+    args += ["--namespace", "tenant-guard", *extra]
+    context = ssl.create_default_context(cafile=str(tmp_path / "tls" / "ca.crt"))
+    with (
+        serve_process(args),
+        httpx.Client(base_url=f"https://127.0.0.1:{port}", verify=context) as http,
+    ):
+        yield http
+
+
+def audit_metric(http: httpx.Client) -> str:
+    try:
+        return http.get("/metrics").text
+    except httpx.HTTPError:
+        return ""  # not listening yet
+
+
+VIOLATION_LINE = (
+    'tenant_guard_audit_violations{kind="DestinationRule",rule="export-to",tenant="tenant-a"} 1.0'
+)
+
+
+@pytest.mark.parametrize(
+    ("flags", "writes"),
+    [
+        pytest.param((), False, id="without-policy-reports-nothing-written"),
+        pytest.param(("--policy-reports",), True, id="with-policy-reports-written"),
+    ],
+)
+def test_serve_audits_and_writes_reports_only_when_asked(
+    fake: FakeApiServer, tmp_path: Path, flags: tuple[str, ...], writes: bool
+) -> None:
+    serve_reports(fake)
+    with served(fake, tmp_path, *flags) as http:
+        eventually(
+            lambda: VIOLATION_LINE in audit_metric(http),
+            timeout=20,
+            what="the audit's gauge from the server process",
+        )
+        if writes:
+            eventually(lambda: report(fake, "tenant-a") is not None, timeout=10, what="report")
+    report_requests = [r for r in fake.requests if "policyreports" in r.path]
+    assert bool(report_requests) is writes
+    assert bool(fake.stored_objects(REPORTS, "policyreports")) is writes
+
+
+# --- one engine ----------------------------------------------------------------------------------
+
+
+def test_the_server_reports_what_the_one_shot_audit_says(
+    fake: FakeApiServer, tmp_path: Path
+) -> None:
+    serve_reports(fake)
+    fake.put_object(ISTIO, "destinationrules", destinationrule("tenant-b", "two", ["*", "x"]))
+    with audited(fake, tmp_path, reports=True):
+        eventually(lambda: report(fake, "tenant-b") is not None, timeout=10, what="reports")
+        results = [
+            result
+            for namespace in ("tenant-a", "tenant-b")
+            for result in (report(fake, namespace) or {})["results"]
+        ]
+    in_server = {
+        (r["resources"][0]["namespace"], r["resources"][0]["name"], r["rule"], r["message"])
+        for r in results
+    }
+    kubeconfig = fake.write_kubeconfig(tmp_path / "kc")
+    config = tmp_path / "config.yaml"
+    command = [sys.executable, "-m", "webhook", "audit", "-o", "json"]
+    command += ["--kubeconfig", str(kubeconfig), "--config", str(config)]
+    one_shot = subprocess.run(
+        command,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert one_shot.returncode == 1, one_shot.stderr
+    printed = {
+        (obj["namespace"], obj["name"], violation["rule"], violation["message"])
+        for obj in json.loads(one_shot.stdout)["objects"]
+        for violation in obj["violations"]
+    }
+    assert in_server == printed
+    assert len(printed) == 4  # tenant-a's DestinationRule, tenant-b's two, its VirtualService

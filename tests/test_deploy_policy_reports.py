@@ -1,0 +1,91 @@
+"""deploy/components/policy-reports: an overlay that includes it grants exactly what the
+PolicyReport writes need and runs tenant-guard with --policy-reports; the shipped overlays do
+not include it."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.test_deploy import BASE_ARGS, DEPLOY, OVERLAYS, objects, rbac_rules, render
+from webhook.cluster import POLICY_REPORT_RBAC
+
+COMPONENT = DEPLOY / "components" / "policy-reports"
+
+
+def render_with_component(overlay: str, directory: Path) -> tuple[dict[str, Any], ...]:
+    kubectl = shutil.which("kubectl")
+    if kubectl is None:
+        pytest.skip("kubectl is not installed: cannot render the kustomizations")
+    # kustomize takes only relative paths to other kustomizations.
+    relative = Path(os.path.relpath(DEPLOY, directory))
+    (directory / "kustomization.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "kustomize.config.k8s.io/v1beta1",
+                "kind": "Kustomization",
+                "resources": [str(relative / "overlays" / overlay)],
+                "components": [str(relative / "components" / "policy-reports")],
+            }
+        )
+    )
+    proc = subprocess.run(
+        [kubectl, "kustomize", str(directory)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    return tuple(d for d in yaml.safe_load_all(proc.stdout) if d)
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_the_component_grants_the_report_writes_and_adds_the_flag(
+    overlay: str, tmp_path: Path
+) -> None:
+    docs = render_with_component(overlay, tmp_path)
+    rules = [r for _, name, r in rbac_rules(docs) if name == "tenant-guard-policy-reports"]
+    as_tuples = {
+        (group, resource, tuple(rule["verbs"]))
+        for rule in rules
+        for group in rule["apiGroups"]
+        for resource in rule["resources"]
+    }
+    required = {
+        (group, resource, tuple(rule["verbs"]))
+        for rule in POLICY_REPORT_RBAC
+        for group in rule["apiGroups"]
+        for resource in rule["resources"]
+    }
+    assert as_tuples == required
+    binding = next(
+        d
+        for d in objects(docs, "ClusterRoleBinding")
+        if d["metadata"]["name"] == "tenant-guard-policy-reports"
+    )
+    assert binding["subjects"] == [
+        {"kind": "ServiceAccount", "name": "tenant-guard", "namespace": "tenant-guard"}
+    ]
+    (deployment,) = objects(docs, "Deployment")
+    args = deployment["spec"]["template"]["spec"]["containers"][0]["args"]
+    assert args[-1] == "--policy-reports"
+    assert args.count("--policy-reports") == 1
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_the_shipped_overlays_write_no_reports(overlay: str) -> None:
+    docs = render(overlay)
+    (deployment,) = objects(docs, "Deployment")
+    args = deployment["spec"]["template"]["spec"]["containers"][0]["args"]
+    assert "--policy-reports" not in args
+    assert args[: len(BASE_ARGS)] == BASE_ARGS
+    granted = {g for _, _, rule in rbac_rules(docs) for g in rule["apiGroups"]}
+    assert "wgpolicyk8s.io" not in granted
+    assert COMPONENT.is_dir()
