@@ -13,7 +13,6 @@ says the audit is alive. The judging is webhook.audit's; this module only paces 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import logging
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -32,6 +31,7 @@ from webhook.audit import (
     reports_by_namespace,
     violation_counts,
 )
+from webhook.background import every
 from webhook.cluster import (
     AuditWatches,
     CacheStatus,
@@ -139,12 +139,7 @@ class AuditLoop:
         self._last_change = now
 
     async def run(self) -> None:
-        while True:
-            await asyncio.sleep(self.tick)
-            try:
-                await asyncio.to_thread(self.step)
-            except Exception:  # the loop must outlive any surprise
-                log.exception("audit step failed")
+        await every(self.tick, self.step, log, "audit step")
 
     def close(self) -> None:
         self.watches.stop()

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 import gc
 import hashlib
 import logging
 from pathlib import Path
 
+from webhook.background import every
 from webhook.config import Config, ConfigError, load_config
 
 log = logging.getLogger("tenant_guard.config")
@@ -66,12 +66,7 @@ class ConfigStore:
         return True
 
     async def run(self, interval: float = 5.0) -> None:
-        while True:
-            await asyncio.sleep(interval)
-            try:
-                await asyncio.to_thread(self.check_once)
-            except Exception:  # a poller must outlive any surprise
-                log.exception("config poll failed")
+        await every(interval, self.check_once, log, "config poll")
 
 
 def _settle() -> None:

@@ -17,7 +17,6 @@ A kind whose API is not served (the Istio CRDs are not installed yet) is skipped
 from __future__ import annotations
 
 import argparse
-import asyncio
 import logging
 import os
 import socket
@@ -28,6 +27,7 @@ from typing import TYPE_CHECKING
 
 from prometheus_client import Counter, Gauge
 
+from webhook.background import every
 from webhook.baseline import (
     MANAGED_BY_LABEL,
     MANAGER,
@@ -111,12 +111,7 @@ class BaselineReconciler:
     # --- lifecycle ---
 
     async def run(self) -> None:
-        while True:
-            await asyncio.sleep(self.tick)
-            try:
-                await asyncio.to_thread(self.step)
-            except Exception:  # the loop must outlive any surprise
-                log.exception("baseline reconcile step failed")
+        await every(self.tick, self.step, log, "baseline reconcile step")
 
     def close(self) -> None:
         """At shutdown: hand the Lease over at once rather than after it expires."""
