@@ -1,8 +1,10 @@
 """The in-server audit against the real API server: an object admitted in a `warn` namespace
 (with a warning, as admission does there) is reported by a tenant-guard started with
 --policy-reports, in its metrics and in the namespace's PolicyReport; fixed, it leaves both;
-the namespace leaving tenancy loses its report. And tenant-guard's service account with only
-the shipped RBAC (deploy/base and the policy-reports component) can do all of it."""
+the namespace leaving tenancy loses its report. Objects created while no webhook existed at all
+(on a control plane of their own) are reported once tenant-guard starts. And tenant-guard's
+service account with only the shipped RBAC (deploy/base and the policy-reports component) can
+do all of it."""
 
 from __future__ import annotations
 
@@ -15,7 +17,16 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.e2e.harness import CONFIG, ROOT, Cluster, TenantGuard, namespace, wait_for
+from tests.e2e.harness import (
+    CONFIG,
+    ROOT,
+    Cluster,
+    ControlPlane,
+    TenantGuard,
+    namespace,
+    virtualservice,
+    wait_for,
+)
 
 NAMESPACE = "audit-trial"  # a tenant on its way in: its namespace in warn mode
 TENANT = "tenant-audit"
@@ -26,12 +37,12 @@ GAUGE = (
 )
 
 
-def destinationrule(export_to: list[str]) -> str:
+def destinationrule(export_to: list[str], in_namespace: str = NAMESPACE) -> str:
     return yaml.safe_dump(
         {
             "apiVersion": "networking.istio.io/v1",
             "kind": "DestinationRule",
-            "metadata": {"name": "web", "namespace": NAMESPACE},
+            "metadata": {"name": "web", "namespace": in_namespace},
             "spec": {"host": "web", "exportTo": export_to},
         }
     )
@@ -50,9 +61,9 @@ def trial_namespace(cluster: Cluster) -> Iterator[None]:
     )
 
 
-def report(cluster: Cluster) -> dict[str, Any] | None:
+def report(cluster: ControlPlane, path: str = REPORT_PATH) -> dict[str, Any] | None:
     with cluster.api() as api:
-        response = api.get(REPORT_PATH)
+        response = api.get(path)
     if response.status_code == 404:
         return None
     response.raise_for_status()
@@ -159,3 +170,54 @@ def test_the_shipped_rbac_is_enough_for_the_audit_and_its_reports(
         assert errors is not None and float(errors.group(1)) == 0.0
     finally:
         guard.stop()
+
+
+def test_objects_created_before_tenant_guard_existed_are_reported_until_fixed(
+    tmp_path: Path,
+) -> None:
+    # No webhook configuration and no tenant-guard: whatever a tenant writes is stored as is.
+    (tmp_path / "plane").mkdir()
+    plane = ControlPlane(tmp_path / "plane")
+    guard = TenantGuard(tmp_path / "guard", plane.kubeconfig, extra_args=["--policy-reports"])
+    try:
+        plane.start()
+        plane.wait_ready()
+        plane.install_crds()
+        for name in ("tenant-a", "tenant-b"):
+            plane.apply(namespace(name, name))
+        plane.apply(destinationrule(["*"], "tenant-b"))
+        plane.apply(virtualservice("tenant-b", "hijack", ["reviews.tenant-a.svc.cluster.local"]))
+
+        guard.start(CONFIG)
+        path = "/apis/wgpolicyk8s.io/v1alpha2/namespaces/tenant-b/policyreports/tenant-guard"
+
+        def failures() -> dict[tuple[str, str], str]:
+            stored = report(plane, path) or {}
+            return {
+                (r["resources"][0]["kind"], r["rule"]): r["message"]
+                for r in stored.get("results") or ()
+                if r["result"] == "fail"
+            }
+
+        wait_for(lambda: len(failures()) >= 2, "tenant-b's report of what it stored", timeout=60)
+        found = failures()
+        # The VirtualService's absent exportTo is no violation: the mutating webhook fills it.
+        assert set(found) == {
+            ("DestinationRule", "export-to"),
+            ("VirtualService", "host-ownership"),
+        }
+        assert found[("VirtualService", "host-ownership")].startswith(
+            'VirtualService tenant-b/hijack: spec.hosts[0] "reviews.tenant-a.svc.cluster.local" '
+            'belongs to tenant "tenant-a"'
+        )
+        assert 'kind="VirtualService",rule="host-ownership",tenant="tenant-b"} 1.0' in (
+            metrics(guard)
+        )
+
+        plane.kubectl("-n", "tenant-b", "delete", "virtualservice", "hijack")
+        plane.apply(destinationrule(["."], "tenant-b"))
+        wait_for(lambda: failures() == {}, "the fixed objects to leave the report", timeout=60)
+        assert 'rule="host-ownership",tenant="tenant-b"} 1.0' not in metrics(guard)
+    finally:
+        guard.stop()
+        plane.stop()
