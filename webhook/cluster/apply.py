@@ -13,7 +13,8 @@ from typing import Any
 
 import kubernetes.client
 
-from webhook.cluster.certs import ClusterApiError, _api_json
+from webhook.cluster import discovery
+from webhook.cluster.certs import ClusterApiError, _api_call, _api_json
 
 FIELD_MANAGER = "tenant-guard"
 APPLY_PATCH = "application/apply-patch+yaml"  # JSON is YAML, so the body is sent as JSON
@@ -73,21 +74,9 @@ class BaselineApi:
         """The resources the API server serves in group/version; empty when it serves none
         (a CRD not installed yet)."""
         where = f"{group}/{version}" if group else version
-        call: Callable[[], Any]
-        if group:
-            call = lambda: self._custom.get_api_resources(group, version, **self._options())  # noqa: E731
-        else:
-            call = lambda: self._core.get_api_resources(**self._options())  # noqa: E731
-        try:
-            body = _api_json(f"discovering {where}", call)
-        except ClusterApiError as exc:
-            if exc.status == 404:
-                return frozenset()
-            raise
-        return frozenset(
-            str(r.get("name"))
-            for r in body.get("resources") or ()
-            if isinstance(r, Mapping) and "/" not in str(r.get("name"))
+        return _api_call(
+            f"discovering {where}",
+            lambda: discovery.served_resources(self._client, group, version, self._timeout),
         )
 
     def list_objects(

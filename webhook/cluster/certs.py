@@ -9,7 +9,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import Enum
 from types import MappingProxyType
-from typing import Any
+from typing import Any, TypeVar
 
 import kubernetes.client
 import kubernetes.config
@@ -19,6 +19,8 @@ from kubernetes.client.exceptions import ApiException
 from webhook.cluster.client import describe_error, reason_of
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 # --- Certificate management (serve --manage-certs) --------------------------------------------
 # The API calls of webhook.certmanager, which decides what to write; it never imports kubernetes.
@@ -219,19 +221,27 @@ class CertificateApi:
         return _webhook_configuration(current.kind, obj)
 
 
-def _api_json(what: str, call: Callable[[], Any]) -> Mapping[str, Any]:
-    # Raw JSON rather than the client's models: nothing to lose in a round trip, and the
-    # caller sees every field the server sent.
+def _api_call(what: str, call: Callable[[], T]) -> T:
+    """call(), with the client's and the connection's errors as a ClusterApiError on `what`."""
     try:
-        resp = call()
-        try:
-            obj = json.loads(resp.data)
-        finally:
-            resp.release_conn()
+        return call()
     except ApiException as exc:
         raise ClusterApiError(what, exc.status, reason_of(exc), describe_error(exc)) from exc
     except (urllib3.exceptions.HTTPError, OSError, ValueError) as exc:
         raise ClusterApiError(what, None, None, describe_error(exc)) from exc
+
+
+def _api_json(what: str, call: Callable[[], Any]) -> Mapping[str, Any]:
+    # Raw JSON rather than the client's models: nothing to lose in a round trip, and the
+    # caller sees every field the server sent.
+    def fetch() -> Any:
+        resp = call()
+        try:
+            return json.loads(resp.data)
+        finally:
+            resp.release_conn()
+
+    obj = _api_call(what, fetch)
     if not isinstance(obj, Mapping):
         raise ClusterApiError(what, None, None, "the response is not a JSON object")
     return obj

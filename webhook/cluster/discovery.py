@@ -65,30 +65,33 @@ def served_versions(group_entry: Mapping[str, Any]) -> tuple[str | None, list[st
     return (preferred if isinstance(preferred, str) else None), served
 
 
-def lists_resource(
-    api_client: kubernetes.client.ApiClient,
-    group: str,
-    version: str,
-    plural: str,
-    timeouts: Timeouts,
-) -> bool:
-    """Whether /apis/<group>/<version> lists `plural` (a 404 there means it does not)."""
-    custom = kubernetes.client.CustomObjectsApi(api_client)
+def served_resources(
+    api_client: kubernetes.client.ApiClient, group: str, version: str, timeouts: Timeouts
+) -> frozenset[str]:
+    """The resources /apis/<group>/<version> (/api/v1 for the core group) lists, subresources
+    left out; empty when the server serves no such group version (a CRD not installed)."""
     try:
-        resp: Any = custom.get_api_resources(
-            group, version, _preload_content=False, _request_timeout=timeouts
-        )
+        if group:
+            resp: Any = kubernetes.client.CustomObjectsApi(api_client).get_api_resources(
+                group, version, _preload_content=False, _request_timeout=timeouts
+            )
+        else:
+            resp = kubernetes.client.CoreV1Api(api_client).get_api_resources(
+                _preload_content=False, _request_timeout=timeouts
+            )
     except ApiException as exc:
         if exc.status == 404:
-            return False
+            return frozenset()
         raise
     try:
         body = json.loads(resp.data)
     finally:
         resp.release_conn()
     resources = body.get("resources") if isinstance(body, Mapping) else None
-    return any(
-        isinstance(entry, Mapping) and entry.get("name") == plural for entry in resources or ()
+    return frozenset(
+        str(entry.get("name"))
+        for entry in resources or ()
+        if isinstance(entry, Mapping) and "/" not in str(entry.get("name"))
     )
 
 
@@ -108,7 +111,7 @@ def resource_version(
         raise ResourceNotServed(f"API group {group} is not served")
     preferred, served = served_versions(entry)
     for version in version_candidates(preferred, served):
-        if lists_resource(api_client, group, version, plural, timeouts):
+        if plural in served_resources(api_client, group, version, timeouts):
             return version
     raise ResourceNotServed(
         f"no served version of {group} ({', '.join(served) or 'none'}) lists {plural}"

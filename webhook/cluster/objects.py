@@ -14,8 +14,8 @@ from urllib.parse import quote
 import kubernetes.client
 from kubernetes.client.exceptions import ApiException
 
+from webhook.cluster import discovery
 from webhook.cluster.client import describe_error, status_message
-from webhook.cluster.discovery import served_versions, version_candidates
 
 PAGE_SIZE = 500
 TIMEOUT_SECONDS = 30.0
@@ -69,17 +69,14 @@ class ClusterReader:
         preferred version when it lists the resource, else the newest served one that does
         (TLSRoute is served in an alpha version of a group whose preferred version is v1).
         None when no version serves it."""
-        groups = (self._get("/apis", {}) or {}).get("groups") or ()
-        entry = next((g for g in groups if isinstance(g, Mapping) and g.get("name") == group), None)
-        if entry is None:
+        try:
+            timeouts = (self._timeout, self._timeout)
+            return discovery.resource_version(self._api, group, resource, timeouts)
+        except discovery.ResourceNotServed:
             return None
-        preferred, served = served_versions(entry)
-        for version in version_candidates(preferred, served):
-            listing = self._get(f"/apis/{group}/{version}", {}) or {}
-            names = {r.get("name") for r in listing.get("resources") or () if isinstance(r, dict)}
-            if resource in names:
-                return version
-        return None
+        except Exception as exc:
+            what = f"discovering {resource}.{group}"
+            raise ClusterReadError(f"{what}: {describe_error(exc)}") from None
 
     def list(
         self, group: str, version: str, resource: str, namespace: str | None = None
