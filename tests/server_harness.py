@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import uvicorn
@@ -114,3 +115,21 @@ def serve_process(
     # uvicorn re-raises SIGTERM after its graceful shutdown
     assert process.returncode in (0, -15), output
     assert "Application shutdown complete" in output, output
+
+
+def assert_verdict(
+    server: RunningServer, review: dict[str, Any], allowed: bool, message: str
+) -> None:
+    """POST a review to /validate and check the answer a user would read: the envelope, the
+    uid echoed, the verdict, and for a denial 403 Forbidden with `message` and a fix."""
+    with server.client() as client:
+        body = client.post("/validate", json=review).json()
+    response = body["response"]
+    assert body["apiVersion"] == "admission.k8s.io/v1" and body["kind"] == "AdmissionReview"
+    assert response["uid"] == review["request"]["uid"]
+    assert response["allowed"] is allowed, response
+    if not allowed:
+        status = response["status"]
+        assert (status["code"], status["reason"]) == (403, "Forbidden")
+        assert message in status["message"]
+        assert "Fix:" in status["message"]

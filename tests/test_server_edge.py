@@ -17,7 +17,7 @@ from tests.builders import (
     gateway_api_review,
     load_review,
 )
-from tests.server_harness import RunningServer
+from tests.server_harness import RunningServer, assert_verdict
 
 # The example config: tenant-a claims a.example.com, *.a.example.com, shop.example.com;
 # tenant-b shop.example.org, *.b.example.com; the shared gateway pods are labelled
@@ -201,16 +201,7 @@ ATTACKS = [
 def test_edge_attack_through_the_server(
     server: RunningServer, review: dict[str, Any], allowed: bool, message: str
 ) -> None:
-    with server.client() as client:
-        body = client.post("/validate", json=review).json()
-    response = body["response"]
-    assert response["uid"] == review["request"]["uid"]
-    assert response["allowed"] is allowed, response
-    if not allowed:
-        status = response["status"]
-        assert (status["code"], status["reason"]) == (403, "Forbidden")
-        assert message in status["message"]
-        assert "Fix:" in status["message"]
+    assert_verdict(server, review, allowed, message)
 
 
 WRONG_SHAPES = [

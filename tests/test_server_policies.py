@@ -23,7 +23,7 @@ from tests.builders import (
     derive,
     vs_spec,
 )
-from tests.server_harness import RunningServer
+from tests.server_harness import RunningServer, assert_verdict
 
 ATTACKS = [
     # (review, expected allowed, substring of the message)
@@ -208,14 +208,4 @@ ATTACKS = [
 def test_attack_through_the_server(
     server: RunningServer, review: dict[str, Any], allowed: bool, message: str
 ) -> None:
-    with server.client() as client:
-        body = client.post("/validate", json=review).json()
-    response = body["response"]
-    assert body["apiVersion"] == "admission.k8s.io/v1" and body["kind"] == "AdmissionReview"
-    assert response["uid"] == review["request"]["uid"]
-    assert response["allowed"] is allowed, response
-    if not allowed:
-        status = response["status"]
-        assert (status["code"], status["reason"]) == (403, "Forbidden")
-        assert message in status["message"]
-        assert "Fix:" in status["message"]
+    assert_verdict(server, review, allowed, message)
