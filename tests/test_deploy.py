@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.builders import shared_dir
+from tests import crds
 from webhook.admission import KINDS
 from webhook.audit import audited_kinds
 from webhook.cluster import BASELINE_RBAC, LEASE_RBAC
@@ -39,7 +39,7 @@ NAMESPACE_LABEL = "namespace-label.tenant-guard.io"
 TENANT_MUTATE = "tenant-mutate.tenant-guard.io"
 ISTIO_GROUP = "networking.istio.io"
 ISTIO_RESOURCES = {"virtualservices", "destinationrules", "serviceentries"}
-# SPEC §8, §11: judged by tenant-rules only (nothing to mutate on them).
+# README: The rules: the edge: judged by tenant-rules only (nothing to mutate on them).
 ISTIO_EDGE_RESOURCES = {"gateways", "sidecars"}
 GATEWAY_API_GROUP = "gateway.networking.k8s.io"
 GATEWAY_API_RESOURCES = {
@@ -65,7 +65,7 @@ BASE_ARGS = [
     "8443",
     "--in-cluster",
 ]
-# Top-level keys of the config file (SPEC §2).
+# Top-level keys of the config file (README: Config).
 SPEC_CONFIG_KEYS = {
     "tenantLabel",
     "clusterDomain",
@@ -77,11 +77,11 @@ SPEC_CONFIG_KEYS = {
     "proxyDefaults",
     "tenants",
     "namespaces",
-    # SPEC.md §8
+    # README: The rules: the edge
     "sharedGatewayWorkloads",
     "sharedParentRefs",
     "sharedNamespaces",
-    # SPEC.md §11
+    # README: Tenant baseline
     "baseline",
 }
 
@@ -176,28 +176,8 @@ def ns_labels(name: str, **labels: str) -> dict[str, str]:
 
 
 def served_istio_versions() -> dict[str, frozenset[str]]:
-    """plural -> versions served by the Istio networking CRDs of the shared fixtures."""
-    return served_versions("istio-networking-crds.yaml", ISTIO_GROUP)
-
-
-@functools.cache
-def served_versions(file_name: str, group: str) -> dict[str, frozenset[str]]:
-    """plural -> versions served by the CRDs of `group` in a CRD file of the shared fixtures."""
-    crds = shared_dir() / "fixtures" / "crds" / file_name
-    if not crds.is_file():
-        pytest.skip(f"{crds} not found (set TENANT_GUARD_SHARED to the shared/ directory)")
-    served: dict[str, frozenset[str]] = {}
-    with crds.open() as fh:
-        for doc in yaml.safe_load_all(fh):
-            if not doc or doc.get("kind") != "CustomResourceDefinition":
-                continue
-            spec = doc["spec"]
-            if spec["group"] != group:
-                continue
-            served[spec["names"]["plural"]] = frozenset(
-                v["name"] for v in spec["versions"] if v.get("served")
-            )
-    return served
+    """plural -> versions served by the Istio networking CRDs the e2e suite installs."""
+    return crds.served_versions(ISTIO_GROUP)
 
 
 def istio_rules(hook: Doc) -> list[Doc]:
@@ -310,7 +290,7 @@ def test_istio_rules_cover_every_served_version(hook_name: str) -> None:
         assert rule["apiGroups"] == [ISTIO_GROUP]
         assert set(rule["operations"]) == {"CREATE", "UPDATE"}
         for resource in rule["resources"]:
-            assert resource in served, f"{resource} is not an Istio CRD in the fixtures"
+            assert resource in served, f"{resource} is not served by the Istio CRDs"
             assert set(rule["apiVersions"]) == served[resource], (
                 f"{hook_name}: {resource} versions {rule['apiVersions']} "
                 f"!= served {sorted(served[resource])}"
@@ -318,7 +298,7 @@ def test_istio_rules_cover_every_served_version(hook_name: str) -> None:
 
 
 def test_gateway_api_rules_cover_every_served_version() -> None:
-    served = served_versions("gateway-api-crds.yaml", GATEWAY_API_GROUP)
+    served = crds.served_versions(GATEWAY_API_GROUP)
     hook = webhook(render("base"), TENANT_RULES)
     rules = group_rules(hook, GATEWAY_API_GROUP)
     covered = [res for rule in rules for res in rule["resources"]]
@@ -818,7 +798,8 @@ def test_dockerignore(path: str, sent: bool) -> None:
     assert excluded is not sent
 
 
-# --- the tenant baseline (SPEC §11) ------------------------------------------------------------
+# --- the tenant baseline (README: Tenant baseline)
+# ------------------------------------------------------------
 
 MANAGED_OBJECTS = "managed-objects.tenant-guard.io"
 BASELINE_COMPONENT = DEPLOY / "components" / "baseline"
@@ -832,22 +813,6 @@ def managed_objects_webhook(name: str = "base") -> Doc:
     ]
     assert len(hooks) == 1
     return hooks[0]
-
-
-@functools.cache
-def served_crd_versions() -> dict[tuple[str, str], frozenset[str]]:
-    """(group, plural) -> served versions, for every CRD of the shared fixtures."""
-    served: dict[tuple[str, str], frozenset[str]] = {}
-    for path in sorted((shared_dir() / "fixtures" / "crds").glob("*.yaml")):
-        for doc in yaml.safe_load_all(path.read_text()):
-            if doc and doc.get("kind") == "CustomResourceDefinition":
-                spec = doc["spec"]
-                served[spec["group"], spec["names"]["plural"]] = frozenset(
-                    v["name"] for v in spec["versions"] if v.get("served")
-                )
-    if not served:
-        pytest.skip("CRD fixtures not found (set TENANT_GUARD_SHARED to the shared/ directory)")
-    return served
 
 
 @pytest.mark.parametrize("name", list(KUSTOMIZATIONS))
@@ -870,7 +835,7 @@ def test_managed_objects_webhook_sends_the_baseline_kinds_with_delete() -> None:
     hook = managed_objects_webhook()
     sent = {(g, r) for rule in hook["rules"] for g in rule["apiGroups"] for r in rule["resources"]}
     assert sent == {(k.group, k.resource) for k in MANAGED_KINDS}
-    crds = served_crd_versions()
+    served = crds.all_served_versions()
     for rule in hook["rules"]:
         # DELETE is the point of this webhook; CONNECT and wildcards never.
         assert set(rule["operations"]) == {"CREATE", "UPDATE", "DELETE"}
@@ -878,8 +843,8 @@ def test_managed_objects_webhook_sends_the_baseline_kinds_with_delete() -> None:
         assert not any("/" in r or r == "*" for r in rule["resources"]), "no subresources"
         for group in rule["apiGroups"]:
             for resource in rule["resources"]:
-                if (group, resource) in crds:
-                    assert set(rule["apiVersions"]) == crds[group, resource], resource
+                if (group, resource) in served:
+                    assert set(rule["apiVersions"]) == served[group, resource], resource
                 else:
                     assert rule["apiVersions"] == ["v1"], resource
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from tests import crds
 from tests.e2e.harness import Cluster, running_cluster, why_skipped
 
 _E2E = Path(__file__).resolve().parent
@@ -21,6 +22,12 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.e2e)
             if reason is not None:
                 item.add_marker(pytest.mark.skip(reason=reason))
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Say which CRDs the control plane served, so a run's output tells what it proved."""
+    if why_skipped() is None:
+        terminalreporter.write_line(f"e2e control plane: {crds.source()}")
 
 
 @pytest.fixture(scope="session")

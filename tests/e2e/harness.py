@@ -1,5 +1,6 @@
 """A real control plane for the e2e suite (envtest convention): etcd and kube-apiserver from
-KUBEBUILDER_ASSETS on 127.0.0.1, every CRD under shared/fixtures/crds, tenant-guard serving
+KUBEBUILDER_ASSETS on 127.0.0.1, the CRDs of tests.crds (stand-ins, or published ones named
+by TENANT_GUARD_CRDS), tenant-guard serving
 against it with the webhook configurations rendered from deploy/, and kubectl to drive it."""
 
 from __future__ import annotations
@@ -24,12 +25,10 @@ import yaml
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from tests.builders import shared_dir
+from tests import crds
 from webhook.tls import generate_bundle, write_bundle
 
 ROOT = Path(__file__).resolve().parents[2]
-SHARED = shared_dir()
-CRDS = SHARED / "fixtures" / "crds"
 ASSETS = os.environ.get("KUBEBUILDER_ASSETS", "")
 
 # The config tenant-guard starts with; tests that change it write the file and wait for reload.
@@ -44,7 +43,7 @@ CONFIG: dict[str, Any] = {
         "tenant-a": {"hosts": ["a.example.com", "*.a.example.com"]},
         "tenant-b": {"hosts": ["shop.example.org"]},
     },
-    # The edge (SPEC.md §8, §11)
+    # The edge (README: The rules: the edge)
     "sharedGatewayWorkloads": [{"istio": "ingressgateway", "app": "istio-ingressgateway"}],
     "sharedParentRefs": ["infra/shared-gateway"],
     "sharedNamespaces": ["istio-system"],
@@ -63,8 +62,9 @@ def why_skipped() -> str | None:
         return f"KUBEBUILDER_ASSETS={ASSETS} lacks {', '.join(missing)}"
     if shutil.which("kubectl") is None:
         return "kubectl is not on PATH"
-    if not (CRDS / "istio-networking-crds.yaml").exists():
-        return f"CRDs not found under {CRDS} (set TENANT_GUARD_SHARED)"
+    published = crds.published_directory()
+    if published is not None and not any(published.glob("*.yaml")):
+        return f"{crds.CRDS_ENV}={published} holds no *.yaml CRD files"
     return None
 
 
@@ -136,6 +136,8 @@ class ControlPlane:
     peer_port: int = field(default_factory=free_port)
     api_port: int = field(default_factory=free_port)
     token: str = "e2e-admin-token"
+    user: str = "e2e-admin"  # who the admin token authenticates as, in system:masters
+    user_uid: str = "e2e-admin"  # empty: no uid in userInfo, as with a client certificate
     etcd: subprocess.Popen[bytes] | None = None
     apiserver: subprocess.Popen[bytes] | None = None
 
@@ -166,7 +168,9 @@ class ControlPlane:
         if not (work / "apiserver" / "tls.crt").exists():
             write_bundle(generate_bundle("kubernetes", "default"), work / "apiserver")
             write_service_account_keys(work / "apiserver")
-            (work / "tokens.csv").write_text(f'{self.token},e2e-admin,e2e-admin,"system:masters"\n')
+            (work / "tokens.csv").write_text(
+                f'{self.token},{self.user},{self.user_uid},"system:masters"\n'
+            )
         self.start_apiserver()
         self._write_kubeconfig()
 
@@ -273,9 +277,10 @@ class ControlPlane:
         )
 
     def install_crds(self) -> None:
-        """Every CRD file the project's kinds come from, each Established before use."""
-        for crd_file in sorted(CRDS.glob("*.yaml")):
-            self.kubectl("apply", "--server-side", "-f", str(crd_file), timeout=120)
+        """The CRDs of the project's kinds (tests.crds: published or stand-ins), each
+        Established before use."""
+        manifest = yaml.safe_dump_all(crds.crd_documents())
+        self.kubectl("apply", "--server-side", "-f", "-", stdin=manifest, timeout=120)
         self.kubectl("wait", "--for=condition=Established", "--timeout=60s", "crd", "--all")
 
 

@@ -17,42 +17,12 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.e2e.harness import CRDS, Cluster, running_cluster, virtualservice, wait_for
+from tests import crds
+from tests.e2e.harness import Cluster, running_cluster, virtualservice, wait_for
 
-
-def approval() -> dict[str, str]:
-    """The API-approval annotation a CRD of a *.k8s.io group must carry, as the published
-    Gateway API CRDs carry it."""
-    for crd in yaml.safe_load_all((CRDS / "gateway-api-crds.yaml").read_text()):
-        annotations = (crd or {}).get("metadata", {}).get("annotations") or {}
-        if "api-approved.kubernetes.io" in annotations:
-            return {"api-approved.kubernetes.io": annotations["api-approved.kubernetes.io"]}
-    raise AssertionError("no Gateway API CRD in the fixtures carries the approval annotation")
-
-
-TLSROUTE_CRD = {
-    "apiVersion": "apiextensions.k8s.io/v1",
-    "kind": "CustomResourceDefinition",
-    "metadata": {"name": "tlsroutes.gateway.networking.k8s.io"},
-    "spec": {
-        "group": "gateway.networking.k8s.io",
-        "names": {"kind": "TLSRoute", "plural": "tlsroutes", "singular": "tlsroute"},
-        "scope": "Namespaced",
-        "versions": [
-            {
-                "name": "v1alpha2",
-                "served": True,
-                "storage": True,
-                "schema": {
-                    "openAPIV3Schema": {
-                        "type": "object",
-                        "x-kubernetes-preserve-unknown-fields": True,
-                    }
-                },
-            }
-        ],
-    },
-}
+# An open schema, like the suite's other stand-ins; with published CRDs installed, it carries
+# their approval annotation, as a CRD of a *.k8s.io group must.
+TLSROUTE = crds.StandIn(crds.GATEWAY_API, "TLSRoute", "tlsroutes", ("v1alpha2",), status=False)
 
 
 def tlsroute(namespace: str, name: str, hostnames: list[str]) -> str:
@@ -74,7 +44,8 @@ def tlsroute(namespace: str, name: str, hostnames: list[str]) -> str:
 @pytest.fixture(scope="module")
 def plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     with running_cluster(tmp_path_factory.mktemp("e2e-tlsroute")) as running:
-        crd = {**TLSROUTE_CRD, "metadata": {**TLSROUTE_CRD["metadata"], "annotations": approval()}}
+        crd = TLSROUTE.document()
+        crd["metadata"]["annotations"] = crds.approval_annotation(crds.GATEWAY_API)
         running.apply(yaml.safe_dump(crd))
         running.kubectl(
             "wait",
