@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PIP := $(BIN)/pip install --quiet --disable-pip-version-check
 
-.PHONY: run test lint unit e2e bench bench-apiserver clean
+.PHONY: run test lint unit e2e bench bench-apiserver capture-fixtures clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -43,6 +43,13 @@ bench: $(BIN)/python
 bench-apiserver: $(BIN)/python
 	$(PIP) -e '.[test]'
 	$(BIN)/python -m benchmarks.apiserver_load
+
+# The AdmissionReviews the tests read, captured anew from a real API server into
+# tests/fixtures/admission (needs KUBEBUILDER_ASSETS as e2e does; TENANT_GUARD_CRDS names
+# published CRDs to capture with, else stand-ins are used).
+capture-fixtures: $(BIN)/python
+	$(PIP) -e '.[test]'
+	$(BIN)/python -m tests.fixtures.capture
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
