@@ -92,13 +92,12 @@ def write_config(tenants: int, path: Path) -> Path:
 
 
 def fixtures_dir(override: Path | None = None) -> Path:
-    """The captured AdmissionReviews: --fixtures, else those of tests.builders.shared_dir()."""
+    """The captured AdmissionReviews: --fixtures, else the repository's own (tests/fixtures)."""
     if override is not None:
         return override
-    # Imported here: the baseline server imports this module and must stay a bare stack.
-    from tests.builders import shared_dir
-
-    return shared_dir() / "fixtures" / "admission"
+    # Not tests.builders.FIXTURES: the baseline server imports this module and must stay a
+    # bare stack, without tenant-guard's modules.
+    return Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "admission"
 
 
 def _load(directory: Path, name: str) -> dict[str, Any]:

@@ -6,8 +6,6 @@ import base64
 import copy
 import functools
 import json
-import os
-import subprocess
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -22,33 +20,12 @@ EXAMPLE_CONFIG = REPO / "examples" / "config.yaml"
 __all__ = ["ENFORCEMENT_LABEL", "EXAMPLE_CONFIG"]
 
 
-def shared_dir() -> Path:
-    """shared/ (the spec, captured reviews, CRDs): $TENANT_GUARD_SHARED, else the one beside
-    this repository, else the one beside the repository this clone was made from (a fresh
-    clone in a temporary directory, as the pre-submit check makes)."""
-    override = os.environ.get("TENANT_GUARD_SHARED")
-    if override:
-        return Path(override)
-    beside = REPO.parent / "shared"
-    if beside.is_dir():
-        return beside
-    origin = subprocess.run(
-        ["git", "-C", str(REPO), "config", "--get", "remote.origin.url"],
-        capture_output=True,
-        text=True,
-        check=False,
-    ).stdout.strip()
-    if origin.startswith("/"):  # a clone of a local repository
-        candidate = Path(origin).parent / "shared"
-        if candidate.is_dir():
-            return candidate
-    return beside
+# AdmissionReviews captured from a real kube-apiserver by `make capture-fixtures`
+# (tests/fixtures/capture.py; tests/fixtures/admission/README.md says how and against what).
+FIXTURES = REPO / "tests" / "fixtures" / "admission"
 
 
-FIXTURES = shared_dir() / "fixtures" / "admission"
-
-
-# Captured fixtures the tests derive from (see shared/fixtures/admission/README.md).
+# Captured fixtures the tests derive from.
 VS_CREATE = "virtualservice-create-short-host.json"  # tenant-a/reviews, hosts [reviews]
 VS_CREATE_TWIN = "virtualservice-create-kubectl-create.json"  # tenant-a/details, not dry-run
 VS_CREATE_DRYRUN = "virtualservice-create-dryrun-short-host.json"  # tenant-a/details, dry-run
@@ -66,7 +43,7 @@ NS_CREATE_UNLABELLED = "namespace-create-kubectl-create-no-labels.json"  # Names
 NS_UPDATE = "namespace-update-add-label.json"  # Namespace tenant-b gets env=dev
 POD_CREATE = "pod-create-plain.json"  # tenant-a/plain
 POD_UPDATE = "pod-update-label.json"  # tenant-a/plain gets team=alpha
-# The edge (SPEC.md §8, §11)
+# The edge (README: The rules: the edge)
 GW_CREATE = "gateway-create-https-credential.json"  # Istio Gateway tenant-a/public-gateway
 HTTPROUTE_CREATE = "httproute-create-parentref.json"  # tenant-a/reviews, parent tenant-a-gateway
 HTTPROUTE_CREATE_DRYRUN = "httproute-create-dryrun-parentref.json"  # the same, dry-run
