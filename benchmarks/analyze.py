@@ -112,7 +112,7 @@ def in_process(config_path: Path, directory: Path) -> dict[str, float]:
     """One analysis inside this process, by phase (seconds)."""
     from webhook.analyze.command import read_documents, render
     from webhook.analyze.judge import analyze, exit_code
-    from webhook.config import load_config
+    from webhook.config.model import load_config
 
     phases: dict[str, float] = {}
     phases["config"], config = timed(lambda: load_config(config_path))

@@ -48,7 +48,7 @@ from tests.e2e.harness import (
     webhook_configurations,
     why_skipped,
 )
-from webhook.tls import generate_bundle, write_bundle
+from webhook.certificates.authority import generate_bundle, write_bundle
 
 TARGETS = ("tenant-guard", "baseline", "no webhook")
 LABELS: dict[str, dict[str, str]] = {

@@ -3,7 +3,7 @@
     .venv/bin/python -m benchmarks.audit              # 3 passes, medians
     .venv/bin/python -m benchmarks.audit --runs 1 --objects 10000
 
-The objects are what the audit's watch caches hold (webhook.audit.slim of each), in equal
+The objects are what the audit's watch caches hold (webhook.audit.judging.slim of each), in equal
 shares: VirtualServices (one in ten routing another tenant's service: a violation),
 DestinationRules, ServiceEntries, Services and HTTPRoutes, spread over the tenants'
 namespaces; the route index holds the VirtualServices' and HTTPRoutes' hosts. A pass is
@@ -27,14 +27,14 @@ from typing import Any
 
 from benchmarks.analyze import manifest
 from benchmarks.workload import tenant_hosts, tenant_name, write_config
-from webhook.admission import decide
-from webhook.audit import AuditedKind, audited_kinds, reports_by_namespace, slim
-from webhook.auditor import AuditLoop
+from webhook.admission.decide import decide
+from webhook.admission.review import AdmissionRequest
+from webhook.audit.auditor import AuditLoop
+from webhook.audit.judging import AuditedKind, audited_kinds, reports_by_namespace, slim
 from webhook.cluster.watch import CacheStatus
-from webhook.config import load_config
-from webhook.review import AdmissionRequest
-from webhook.routing import index_routes
-from webhook.tenancy import TenancyView
+from webhook.config.model import load_config
+from webhook.tenancy.routing import index_routes
+from webhook.tenancy.view import TenancyView
 
 TARGET_CPU_SECONDS = 10.0
 SHAPES = 5  # VirtualService, DestinationRule, ServiceEntry, Service, HTTPRoute
@@ -223,7 +223,7 @@ def percentile(samples: Sequence[float], pct: float) -> float:
 def loop_violations(
     config: Any, namespaces: Mapping[str, Mapping[str, str]], routes: Any, cached: CachedObjects
 ) -> list[Any]:
-    from webhook.audit import Judge
+    from webhook.audit.judging import Judge
 
     judge = Judge(config, namespaces, routes)
     return judge.judge((kind, obj) for kind, items in cached.objects() for obj in items.values())

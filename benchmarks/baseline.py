@@ -20,7 +20,7 @@ from typing import Any
 import uvicorn
 
 from benchmarks.workload import BASELINE_RESPONSE
-from webhook.tls import harden_server_context
+from webhook.certificates.authority import harden_server_context
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -112,7 +112,7 @@ def main() -> int:
     global _BURN_NS, _ECHO_UID
     _BURN_NS = int(args.burn_us * 1000)
     _ECHO_UID = args.echo_uid
-    # The same settings as webhook.server.serve(), minus tenant-guard's own JSON logging.
+    # The same settings as webhook.server.run.serve(), minus tenant-guard's own JSON logging.
     config = uvicorn.Config(
         app,
         host=args.host,

@@ -3,7 +3,7 @@
     .venv/bin/python -m benchmarks.breakdown [--tenants 10 10000] [--repeat-seconds S]
 
 For each benchmark request and config it times, in this process, every step that
-webhook.app.admit takes, in the order it takes them, then the whole Starlette app driven
+webhook.server.app.admit takes, in the order it takes them, then the whole Starlette app driven
 through ASGI without a socket, and the same for benchmarks.baseline. Each number is the
 median over 7 repeats of µs per call. Steps nested in `decide()` are indented. The gap
 between the app total and the sum of its steps is Starlette (routing, Request, Response
@@ -26,17 +26,17 @@ from typing import Any
 
 from benchmarks import baseline as baseline_app
 from benchmarks.workload import Workload, fixtures_dir, workloads, write_config
-from webhook import logs
-from webhook.admission import Context, decide, denial_message
-from webhook.app import Runtime, _record, create_app
-from webhook.config import Config, load_config
-from webhook.configstore import ConfigStore
-from webhook.patch import set_values
+from webhook.admission.decide import Context, decide, denial_message
+from webhook.admission.patch import set_values
+from webhook.admission.review import AdmissionReview, allow
+from webhook.config.model import Config, load_config
+from webhook.config.store import ConfigStore
 from webhook.policies import pod as pod_policy
 from webhook.policies import virtualservice as vs_policy
 from webhook.policies.common import Subject
-from webhook.review import AdmissionReview, allow
-from webhook.tenancy import TenancyView, static_view
+from webhook.server import logs
+from webhook.server.app import Runtime, _record, create_app
+from webhook.tenancy.view import TenancyView, static_view
 
 Message = MutableMapping[str, Any]
 
@@ -133,7 +133,7 @@ def asgi_us(
 def steps(
     load: Workload, config: Config, view: TenancyView, runtime: Runtime
 ) -> list[tuple[str, Callable[[], object]]]:
-    """The steps of webhook.app.admit for this request, each as a closure to time."""
+    """The steps of webhook.server.app.admit for this request, each as a closure to time."""
     data = json.loads(load.body)
     review = AdmissionReview.model_validate(data)
     req = review.request

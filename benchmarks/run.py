@@ -141,8 +141,8 @@ def time_decide(
     repeat_seconds: float,
 ) -> list[DecideTiming]:
     """Median µs per decide() call, per scenario and tenant count (GC on, as in the server)."""
-    from webhook.admission import decide
-    from webhook.review import AdmissionReview
+    from webhook.admission.decide import decide
+    from webhook.admission.review import AdmissionReview
 
     timings = []
     for load in loads:
@@ -624,8 +624,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _run(args: argparse.Namespace, wrk: str, began: float) -> int:
-    from webhook.config import load_config
-    from webhook.tenancy import static_view
+    from webhook.config.model import load_config
+    from webhook.tenancy.view import static_view
 
     info = machine()
     info["wrk"] = wrk_version(wrk)

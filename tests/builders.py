@@ -10,10 +10,10 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from webhook.admission import Decision, decide
-from webhook.config import ENFORCEMENT_LABEL, Config, parse_config
-from webhook.review import AdmissionRequest, AdmissionReview
-from webhook.tenancy import TenancyView, static_view
+from webhook.admission.decide import Decision, decide
+from webhook.admission.review import AdmissionRequest, AdmissionReview
+from webhook.config.model import ENFORCEMENT_LABEL, Config, parse_config
+from webhook.tenancy.view import TenancyView, static_view
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLE_CONFIG = REPO / "examples" / "config.yaml"

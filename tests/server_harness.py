@@ -18,9 +18,9 @@ import httpx
 import uvicorn
 import yaml
 
-from webhook.app import Runtime, create_app
-from webhook.configstore import ConfigStore
-from webhook.tls import generate_bundle, harden_server_context, write_bundle
+from webhook.certificates.authority import generate_bundle, harden_server_context, write_bundle
+from webhook.config.store import ConfigStore
+from webhook.server.app import Runtime, create_app
 
 
 def free_port() -> int:

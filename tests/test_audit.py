@@ -1,4 +1,4 @@
-"""The in-server audit's judging (webhook.audit): which stored objects are judged, what a
+"""The in-server audit's judging (webhook.audit.judging): which stored objects are judged, what a
 violation carries, the gauge's counts and the PolicyReports, without a cluster."""
 
 from __future__ import annotations
@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
-from webhook.admission import KINDS
+from webhook.admission.decide import KINDS
 from webhook.analyze.judge import Analyzer, tenancy_view
 from webhook.analyze.manifests import Document
-from webhook.audit import (
+from webhook.audit.judging import (
     DIGEST_ANNOTATION,
     AuditedKind,
     audited_kinds,
@@ -21,8 +21,8 @@ from webhook.audit import (
     slim,
     violation_counts,
 )
-from webhook.config import parse_config
-from webhook.routing import index_routes
+from webhook.config.model import parse_config
+from webhook.tenancy.routing import index_routes
 
 CONFIG = parse_config(
     {"tenants": {"tenant-a": {"hosts": ["*.a.example.com"]}, "tenant-b": {"hosts": []}}}

@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 
-from webhook.audit import AuditedKind
-from webhook.auditor import AuditLoop
+from webhook.audit.auditor import AuditLoop
+from webhook.audit.judging import AuditedKind
 from webhook.cluster import CacheStatus
-from webhook.config import Config, parse_config
+from webhook.config.model import Config, parse_config
 
 
 class Clock:

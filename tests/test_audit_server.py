@@ -26,15 +26,15 @@ import yaml
 from tests.fake_apiserver import FakeApiServer
 from tests.server_harness import free_port, running_server, serve_process
 from tests.test_cluster import FAST, eventually
-from webhook.app import Runtime
-from webhook.auditor import AuditLoop
+from webhook.audit.auditor import AuditLoop
+from webhook.certificates.authority import generate_bundle, write_bundle
 from webhook.cluster import ClusterView
 from webhook.cluster.auditwatch import AuditWatches
 from webhook.cluster.reports import PolicyReportApi
-from webhook.configstore import ConfigStore
-from webhook.hosts import route_key
-from webhook.live import ClusterTenancy
-from webhook.tls import generate_bundle, write_bundle
+from webhook.config.store import ConfigStore
+from webhook.server.app import Runtime
+from webhook.tenancy.hosts import route_key
+from webhook.tenancy.live import ClusterTenancy
 
 ISTIO = "networking.istio.io"
 REPORTS = "wgpolicyk8s.io"

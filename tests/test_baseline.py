@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 
 from tests.builders import EXAMPLE_CONFIG, config_data
-from webhook.baseline import desired_objects, tenants_of
-from webhook.config import ConfigError, load_config, parse_config
-from webhook.templates import TemplateError, Values, check_template, render
+from webhook.baseline.desired import desired_objects, tenants_of
+from webhook.baseline.templates import TemplateError, Values, check_template, render
+from webhook.config.model import ConfigError, load_config, parse_config
 
 REPO = Path(__file__).resolve().parents[1]
 SHIPPED = [

@@ -18,15 +18,15 @@ import pytest
 from tests.fake_apiserver import FakeApiServer
 from tests.server_harness import free_port, running_server, serve_process
 from tests.test_cluster import FAST, eventually
-from webhook.app import Runtime
+from webhook.baseline.reconciler import LEASE_NAME, BaselineReconciler, PassResult
+from webhook.certificates.authority import generate_bundle, write_bundle
 from webhook.cluster import BaselineApi, ClusterApiError, ClusterView, LeaderElector, LeaseApi
-from webhook.config import Config, load_config, parse_config
-from webhook.configstore import ConfigStore
-from webhook.hosts import route_key
-from webhook.logs import JsonFormatter
+from webhook.config.model import Config, load_config, parse_config
+from webhook.config.store import ConfigStore
 from webhook.metrics import Metrics
-from webhook.reconciler import LEASE_NAME, BaselineReconciler, PassResult
-from webhook.tls import generate_bundle, write_bundle
+from webhook.server.app import Runtime
+from webhook.server.logs import JsonFormatter
+from webhook.tenancy.hosts import route_key
 
 REPO = Path(__file__).resolve().parents[1]
 SECURITY = "security.istio.io"

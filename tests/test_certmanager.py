@@ -30,8 +30,9 @@ from tests.server_harness import (
     runtime_for,
     serve_process,
 )
-from webhook import tls
-from webhook.certmanager import (
+from webhook.certificates import authority as tls
+from webhook.certificates.authority import CertReloader
+from webhook.certificates.manager import (
     CertManager,
     CertManagerError,
     resolve_namespace,
@@ -43,7 +44,6 @@ from webhook.cluster import (
     ClusterApiError,
     StoredSecret,
 )
-from webhook.tls import CertReloader
 
 NS = "tenant-guard"
 SECRET = "tenant-guard-tls"

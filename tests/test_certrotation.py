@@ -1,4 +1,5 @@
-"""The renewal decisions of webhook.certrotation as tables: time is a parameter, nothing is real."""
+"""The renewal decisions of webhook.certificates.rotation as tables: time is a parameter,
+nothing is real."""
 
 from __future__ import annotations
 
@@ -8,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from webhook import certrotation
-from webhook.certrotation import CertFacts, Observed, Plan, RotationPolicy, plan
+from webhook.certificates import rotation as certrotation
+from webhook.certificates.rotation import CertFacts, Observed, Plan, RotationPolicy, plan
 
 NOW = datetime(2030, 6, 1, 12, 0, tzinfo=UTC)
 DAY = timedelta(days=1)

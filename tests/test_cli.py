@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from tests.builders import EXAMPLE_CONFIG, FIXTURES
-from webhook.cli import main
-from webhook.tls import certificate_sans
+from webhook.certificates.authority import certificate_sans
+from webhook.server.cli import main
 
 
 @pytest.mark.parametrize("command", ["serve", "certs", "check", "review"])

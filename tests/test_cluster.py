@@ -20,7 +20,7 @@ from tests.fake_apiserver import (
     VIRTUALSERVICES,
     FakeApiServer,
 )
-from webhook.audit import audited_kinds
+from webhook.audit.judging import audited_kinds
 from webhook.cluster import (
     REQUIRED_RBAC,
     ClusterView,

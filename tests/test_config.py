@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from tests.builders import ABSENT, EXAMPLE_CONFIG, config_data
-from webhook.config import (
+from webhook.config.model import (
     Config,
     ConfigError,
     Enforcement,

@@ -9,8 +9,8 @@ import pytest
 
 from tests.conftest import EXAMPLE_CONFIG, load_fixture
 from tests.server_harness import running_server
-from webhook.app import Runtime
-from webhook.configstore import ConfigStore
+from webhook.config.store import ConfigStore
+from webhook.server.app import Runtime
 
 
 @pytest.fixture

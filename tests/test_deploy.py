@@ -15,11 +15,11 @@ import pytest
 import yaml
 
 from tests import crds
-from webhook.admission import KINDS
-from webhook.audit import audited_kinds
+from webhook.admission.decide import KINDS
+from webhook.audit.judging import audited_kinds
+from webhook.baseline.reconciler import LEASE_NAME
+from webhook.baseline.templates import MANAGED_KINDS
 from webhook.cluster import BASELINE_RBAC, LEASE_RBAC
-from webhook.reconciler import LEASE_NAME
-from webhook.templates import MANAGED_KINDS
 
 REPO = Path(__file__).resolve().parents[1]
 DEPLOY = REPO / "deploy"

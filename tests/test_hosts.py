@@ -7,7 +7,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.builders import make_config, make_view
-from webhook.hosts import (
+from webhook.policies.ownership import host_problem
+from webhook.tenancy.hosts import (
     ClaimIndex,
     Form,
     HostError,
@@ -16,7 +17,6 @@ from webhook.hosts import (
     normalise,
     route_key,
 )
-from webhook.policies.ownership import host_problem
 
 LABEL_63 = "a" * 63
 NAME_253 = ".".join([LABEL_63, LABEL_63, LABEL_63, "b" * 61])

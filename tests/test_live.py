@@ -25,13 +25,13 @@ from tests.server_harness import (
     serve_process,
 )
 from tests.test_cluster import FAST, eventually, settled
-from webhook.app import Runtime
+from webhook.certificates.authority import generate_bundle, write_bundle
 from webhook.cluster import ClusterView
-from webhook.config import parse_config
-from webhook.configstore import ConfigStore
-from webhook.hosts import route_key
-from webhook.live import ClusterTenancy
-from webhook.tls import generate_bundle, write_bundle
+from webhook.config.model import parse_config
+from webhook.config.store import ConfigStore
+from webhook.server.app import Runtime
+from webhook.tenancy.hosts import route_key
+from webhook.tenancy.live import ClusterTenancy
 
 CONFIG = {
     "unclaimedHosts": "allow",

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from webhook.logs import JsonFormatter
+from webhook.server.logs import JsonFormatter
 
 
 @pytest.mark.parametrize("created", [1764423000.0456, 1764423000.9999, 1764423001.0, 0.5])

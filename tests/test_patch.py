@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from webhook.patch import Path, pointer, set_values
+from webhook.admission.patch import Path, pointer, set_values
 
 
 @pytest.mark.parametrize(

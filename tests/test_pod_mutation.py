@@ -10,10 +10,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from webhook.config import PROXY_ANNOTATIONS, Config, parse_config
-from webhook.patch import set_values
+from webhook.admission.patch import set_values
+from webhook.config.model import PROXY_ANNOTATIONS, Config, parse_config
+from webhook.config.quantity import parse_quantity
 from webhook.policies.pod import mutate
-from webhook.quantity import parse_quantity
 
 CONFIG = parse_config(
     {

@@ -22,10 +22,10 @@ from tests.builders import (
     vs_request,
     without_uid,
 )
-from webhook.hosts import route_key
 from webhook.policies import gatewayapi
 from webhook.policies import virtualservice as vs_policy
-from webhook.snapshot import RouteRef
+from webhook.tenancy.hosts import route_key
+from webhook.tenancy.snapshot import RouteRef
 
 # Parents, seen from a route in tenant-a. The shared parent in tests/builders.py is
 # infra/shared-gateway (infra is a platform namespace).

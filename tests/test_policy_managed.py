@@ -23,9 +23,9 @@ from tests.builders import (
     validate,
 )
 from tests.server_harness import RunningServer, running_server
-from webhook.app import Runtime
-from webhook.config import Config, parse_config
-from webhook.configstore import ConfigStore
+from webhook.config.model import Config, parse_config
+from webhook.config.store import ConfigStore
+from webhook.server.app import Runtime
 
 SIDECAR = "sidecar-create-egress-hosts.json"  # tenant-a/default, by kubernetes-admin
 MANAGED = {"app.kubernetes.io/managed-by": "tenant-guard", "tenant-guard.io/tenant": "tenant-a"}

@@ -30,11 +30,11 @@ from tests.builders import (
     vs_spec,
     without_uid,
 )
-from webhook.config import Config
-from webhook.hosts import route_key
+from webhook.config.model import Config
 from webhook.policies import virtualservice as vs_policy
 from webhook.policies.ownership import host_problem
-from webhook.snapshot import RouteRef
+from webhook.tenancy.hosts import route_key
+from webhook.tenancy.snapshot import RouteRef
 
 ANY = object()  # any owner: the row only fixes that the host is denied, and by which rule
 

@@ -16,11 +16,11 @@ import pytest
 from tests.builders import FIXTURES, retarget
 from tests.conftest import EXAMPLE_CONFIG, load_fixture
 from tests.server_harness import RunningServer, running_server
-from webhook.app import Runtime
-from webhook.config import Config
-from webhook.configstore import ConfigStore
-from webhook.tenancy import TenancyView
-from webhook.tls import generate_bundle, write_bundle
+from webhook.certificates.authority import generate_bundle, write_bundle
+from webhook.config.model import Config
+from webhook.config.store import ConfigStore
+from webhook.server.app import Runtime
+from webhook.tenancy.view import TenancyView
 
 
 def post(server: RunningServer, path: str, body: Any) -> httpx.Response:

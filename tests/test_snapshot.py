@@ -1,4 +1,4 @@
-"""Table tests for the pure list/watch state machine in webhook.snapshot."""
+"""Table tests for the pure list/watch state machine in webhook.tenancy.snapshot."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from webhook import snapshot
-from webhook.snapshot import CacheState, Change, ErrorAction
+from webhook.tenancy import snapshot
+from webhook.tenancy.snapshot import CacheState, Change, ErrorAction
 
 
 def state(items: Mapping[str, int], rv: str = "10", synced: bool = True) -> CacheState[int]:

@@ -25,8 +25,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from webhook import tls
-from webhook.tls import CertBundle, CertReloader
+from webhook.certificates import authority as tls
+from webhook.certificates.authority import CertBundle, CertReloader
 
 # Old protocol versions are deprecated in ssl; the tests use them on purpose, to be refused.
 old_tls = pytest.mark.filterwarnings("ignore:ssl.TLSVersion.TLSv1:DeprecationWarning")

@@ -1,5 +1,5 @@
 """`python -m webhook` is the `tenant-guard` command."""
 
-from webhook.cli import main
+from webhook.server.cli import main
 
 raise SystemExit(main())

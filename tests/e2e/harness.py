@@ -26,7 +26,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from tests import crds
-from webhook.tls import generate_bundle, write_bundle
+from webhook.certificates.authority import generate_bundle, write_bundle
 
 ROOT = Path(__file__).resolve().parents[2]
 ASSETS = os.environ.get("KUBEBUILDER_ASSETS", "")

@@ -14,9 +14,9 @@ import pytest
 import yaml
 
 from tests.e2e.harness import CONFIG, ROOT, Cluster, namespace, wait_for
+from webhook.baseline.reconciler import LEASE_NAME
+from webhook.baseline.templates import MANAGED_KINDS as MANAGED_KINDS_TABLE
 from webhook.cluster import BaselineApi, ClusterApiError, LeaderElector, LeaseApi, load_api_client
-from webhook.reconciler import LEASE_NAME
-from webhook.templates import MANAGED_KINDS as MANAGED_KINDS_TABLE
 
 SHIPPED = ROOT / "deploy" / "base" / "config.yaml"
 TENANT_USER = "bob"

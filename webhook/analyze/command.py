@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, TextIO, TypeVar
 
 import yaml
 
-from webhook.admission import KINDS
+from webhook.admission.decide import KINDS
 from webhook.analyze import junit, report, sarif
 from webhook.analyze.judge import (
     Analyzer,
@@ -31,9 +31,9 @@ from webhook.analyze.manifests import (
     files_of,
     read_text,
 )
-from webhook.config import Config, ConfigError, load_config, parse_config
-from webhook.routing import ROUTING_RESOURCES, index_routes
-from webhook.snapshot import RouteRef
+from webhook.config.model import Config, ConfigError, load_config, parse_config
+from webhook.tenancy.routing import ROUTING_RESOURCES, index_routes
+from webhook.tenancy.snapshot import RouteRef
 
 if TYPE_CHECKING:  # the cluster client is imported only when a kubeconfig is given
     from webhook.cluster import ClusterReader

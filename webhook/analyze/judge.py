@@ -18,14 +18,14 @@ from enum import StrEnum
 from types import MappingProxyType
 from typing import Any
 
-from webhook.admission import KINDS, Decision, Kind, decide
+from webhook.admission.decide import KINDS, Decision, Kind, decide
+from webhook.admission.review import AdmissionRequest
 from webhook.analyze.manifests import Document
-from webhook.config import Config
+from webhook.config.model import Config
 from webhook.policies.common import Subject, Violation
-from webhook.review import AdmissionRequest
-from webhook.routing import index_routes, merge_indexes, routing_resource
-from webhook.snapshot import RouteRef
-from webhook.tenancy import TenancyView
+from webhook.tenancy.routing import index_routes, merge_indexes, routing_resource
+from webhook.tenancy.snapshot import RouteRef
+from webhook.tenancy.view import TenancyView
 
 NOT_CHECKABLE = "not-checkable"  # the rule id of a request the webhook refuses to judge
 
@@ -407,9 +407,10 @@ def _tokens(pointer: str) -> list[str]:
 
 
 def apply_patch(obj: Mapping[str, Any], patch: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
-    """A copy of `obj` with the webhook's add/replace operations applied (webhook.patch makes
-    no other kind), so the validating decision sees the object as admission would. Only the
-    containers on the patched paths are copied; the rest is shared with `obj`."""
+    """A copy of `obj` with the webhook's add/replace operations applied
+    (webhook.admission.patch makes no other kind), so the validating decision sees the object
+    as admission would. Only the containers on the patched paths are copied; the rest is shared
+    with `obj`."""
     result: dict[str, Any] = dict(obj)
     copied = {id(result)}
     for operation in patch:

@@ -1,5 +1,5 @@
 """The audit's watch caches: every stored object of the audited kinds, slimmed to what judging
-needs (webhook.audit.slim), one list+watch per kind, never a list call per object.
+needs (webhook.audit.judging.slim), one list+watch per kind, never a list call per object.
 
 A kind whose CRD is not served waits for it (as the Gateway API route watches do) and is
 reported, never making tenant-guard unready.
@@ -14,7 +14,7 @@ from typing import Any
 
 import kubernetes.client
 
-from webhook.audit import AuditedKind, audited_kinds, slim
+from webhook.audit.judging import AuditedKind, audited_kinds, slim
 from webhook.cluster import discovery
 from webhook.cluster.discovery import ResourceNotServed
 from webhook.cluster.watch import CacheStatus, ListCall, WatchCache, WatchTuning

@@ -23,7 +23,8 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 # --- Certificate management (serve --manage-certs) --------------------------------------------
-# The API calls of webhook.certmanager, which decides what to write; it never imports kubernetes.
+# The API calls of webhook.certificates.manager, which decides what to write; it never imports
+# kubernetes.
 
 ADMISSION_GROUP = "admissionregistration.k8s.io"
 FIELD_MANAGER = "tenant-guard"

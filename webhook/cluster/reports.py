@@ -9,7 +9,7 @@ from typing import Any
 
 import kubernetes.client
 
-from webhook.audit import DIGEST_ANNOTATION, MANAGED_BY_LABEL, MANAGER, REPORT_NAME
+from webhook.audit.judging import DIGEST_ANNOTATION, MANAGED_BY_LABEL, MANAGER, REPORT_NAME
 from webhook.cluster.apply import BaselineApi
 
 GROUP = "wgpolicyk8s.io"

@@ -8,15 +8,15 @@ from collections.abc import Callable, Mapping, Sequence
 from types import MappingProxyType
 from typing import Any
 
-from webhook import snapshot
-from webhook.routing import (
+from webhook.tenancy import snapshot
+from webhook.tenancy.routing import (
     GATEWAY_API_GROUP,
     GATEWAY_ROUTES,
     RouteIndex,
     RoutingResource,
     routed_hosts,
 )
-from webhook.snapshot import Change, RouteRef
+from webhook.tenancy.snapshot import Change, RouteRef
 
 __all__ = ["GATEWAY_API_GROUP", "GATEWAY_ROUTES", "RouteIndex", "RoutingResource", "route_keys"]
 

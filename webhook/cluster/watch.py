@@ -20,8 +20,7 @@ import kubernetes.client
 import kubernetes.config
 from kubernetes.client.exceptions import ApiException
 
-from webhook import snapshot
-from webhook.audit import audited_kinds
+from webhook.audit.judging import audited_kinds
 from webhook.cluster import discovery
 from webhook.cluster.client import describe_error, reason_of
 from webhook.cluster.discovery import ResourceNotServed
@@ -33,7 +32,8 @@ from webhook.cluster.routes import (
     RoutingResource,
     route_keys,
 )
-from webhook.snapshot import CacheState, Change, ErrorAction
+from webhook.tenancy import snapshot
+from webhook.tenancy.snapshot import CacheState, Change, ErrorAction
 
 log = logging.getLogger(__name__)
 

@@ -8,11 +8,11 @@ import dataclasses
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from webhook.config import Config
-from webhook.hosts import Form, HostError, classify, normalise
+from webhook.config.model import Config
 from webhook.policies.common import ShapeError, Violation, list_at, mapping_at, show
 from webhook.policies.ownership import ROUTING, host_problem
-from webhook.tenancy import TenancyView
+from webhook.tenancy.hosts import Form, HostError, classify, normalise
+from webhook.tenancy.view import TenancyView
 
 RULE = "gateway-destination"
 

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from webhook.config import Config
+from webhook.config.model import Config
 from webhook.policies.common import (
     ShapeError,
     Violation,
@@ -16,7 +16,7 @@ from webhook.policies.common import (
     string_list_at,
 )
 from webhook.policies.ownership import EDGE, collision_problem, host_problem
-from webhook.tenancy import TenancyView
+from webhook.tenancy.view import TenancyView
 
 GROUP = "gateway.networking.k8s.io"
 # Routes that carry no hostnames: on a shared listener they take the whole port.

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from webhook.config import Config
+from webhook.config.model import Config
 from webhook.policies.common import (
     ShapeError,
     Violation,
@@ -16,7 +16,7 @@ from webhook.policies.common import (
     string_map_at,
 )
 from webhook.policies.ownership import EDGE, host_problem
-from webhook.tenancy import TenancyView
+from webhook.tenancy.view import TenancyView
 
 
 def check(

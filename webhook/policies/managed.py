@@ -10,10 +10,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from webhook.baseline import MANAGED_BY_LABEL, MANAGER
-from webhook.config import Config
+from webhook.baseline.desired import MANAGED_BY_LABEL, MANAGER
+from webhook.baseline.templates import MANAGED_RESOURCES
+from webhook.config.model import Config
 from webhook.policies.common import Violation, label_path, mapping_at, show, string_map_at
-from webhook.templates import MANAGED_RESOURCES
 
 RULE = "managed-object"
 

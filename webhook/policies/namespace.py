@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from webhook.config import ENFORCEMENT_LABEL, Config
+from webhook.config.model import ENFORCEMENT_LABEL, Config
 from webhook.policies.common import Violation, label_path, mapping_at, show, string_map_at
 
 

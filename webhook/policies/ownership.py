@@ -6,8 +6,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from webhook.config import Config, UnclaimedHosts
-from webhook.hosts import (
+from webhook.config.model import Config, UnclaimedHosts
+from webhook.policies.common import Violation, show
+from webhook.tenancy.hosts import (
     Form,
     HostError,
     classify,
@@ -17,8 +18,7 @@ from webhook.hosts import (
     route_key,
     wildcard_base,
 )
-from webhook.policies.common import Violation, show
-from webhook.tenancy import TenancyView
+from webhook.tenancy.view import TenancyView
 
 
 @dataclass(frozen=True)

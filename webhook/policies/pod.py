@@ -6,8 +6,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from webhook.config import PROXY_ANNOTATIONS, Bound, Config
-from webhook.patch import Path
+from webhook.admission.patch import Path
+from webhook.config.model import PROXY_ANNOTATIONS, Bound, Config
+from webhook.config.quantity import QuantityError, parse_quantity
 from webhook.policies.common import (
     Violation,
     label_path,
@@ -16,7 +17,6 @@ from webhook.policies.common import (
     show,
     string_map_at,
 )
-from webhook.quantity import QuantityError, parse_quantity
 
 SIDECAR = "istio-proxy"
 
@@ -33,7 +33,9 @@ _REQUEST_LIMIT_PAIRS = (("cpu", "cpuLimit"), ("memory", "memoryLimit"))
 
 @dataclass(frozen=True)
 class Mutation:
-    updates: list[tuple[Path, str]]  # (path in the pod, value to write); see webhook.patch
+    updates: list[
+        tuple[Path, str]
+    ]  # (path in the pod, value to write); see webhook.admission.patch
     warnings: list[str]
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from webhook.config import Config
+from webhook.config.model import Config
 from webhook.policies.common import Violation, label_path, mapping_at, string_map_at
 from webhook.policies.exportto import check_export_to
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from webhook.config import Config
+from webhook.config.model import Config
 from webhook.policies.common import (
     ShapeError,
     Violation,
@@ -14,7 +14,7 @@ from webhook.policies.common import (
     show,
     string_list_at,
 )
-from webhook.tenancy import TenancyView
+from webhook.tenancy.view import TenancyView
 
 RULE = "sidecar-egress"
 

@@ -7,12 +7,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from webhook.config import Config
+from webhook.config.model import Config
 from webhook.policies import destinations
 from webhook.policies.common import Violation, mapping_at, show, string_list_at
 from webhook.policies.exportto import check_export_to, default_export_to
 from webhook.policies.ownership import collision_problem, host_problem
-from webhook.tenancy import TenancyView
+from webhook.tenancy.view import TenancyView
 
 
 @dataclass(frozen=True)

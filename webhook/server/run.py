@@ -9,11 +9,11 @@ from pathlib import Path
 
 import uvicorn
 
-from webhook import logs
-from webhook.app import Runtime, create_app
-from webhook.config import ConfigError
-from webhook.configstore import ConfigStore
-from webhook.tls import CertReloader, ensure_dev_certs, harden_server_context
+from webhook.certificates.authority import CertReloader, ensure_dev_certs, harden_server_context
+from webhook.config.model import ConfigError
+from webhook.config.store import ConfigStore
+from webhook.server import logs
+from webhook.server.app import Runtime, create_app
 
 log = logging.getLogger("tenant_guard.server")
 
@@ -39,7 +39,7 @@ def _certificate_files(args: argparse.Namespace) -> tuple[Path, Path]:
 def build_runtime(args: argparse.Namespace, store: ConfigStore) -> Runtime:
     runtime = Runtime(store)
     if args.kubeconfig or args.in_cluster:
-        from webhook.live import ClusterTenancy
+        from webhook.tenancy.live import ClusterTenancy
 
         tenancy = ClusterTenancy.connect(
             kubeconfig=args.kubeconfig,
@@ -49,10 +49,10 @@ def build_runtime(args: argparse.Namespace, store: ConfigStore) -> Runtime:
         )
         runtime.tenancy = tenancy
         runtime.closers.append(tenancy.close)
-        from webhook.reconciler import start_from_args as start_baseline
+        from webhook.baseline.reconciler import start_from_args as start_baseline
 
         start_baseline(args, store, tenancy.cluster, runtime)
-        from webhook.auditor import start_from_args as start_audit
+        from webhook.audit.auditor import start_from_args as start_audit
 
         start_audit(args, store, tenancy.cluster, runtime)
     elif store.current.namespaces is None:
@@ -73,7 +73,7 @@ def serve(args: argparse.Namespace) -> int:
         return 2
     manager = None
     if args.manage_certs:
-        from webhook.certmanager import start_from_args
+        from webhook.certificates.manager import start_from_args
 
         manager = start_from_args(args, store.current.domain)  # before the files are read
     cert_file, key_file = _certificate_files(args)

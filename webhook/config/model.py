@@ -23,9 +23,9 @@ from pydantic import (
     model_validator,
 )
 
-from webhook.hosts import ClaimIndex, HostError, classify, is_wildcard, normalise
-from webhook.quantity import QuantityError, parse_quantity
-from webhook.templates import TemplateError, check_template
+from webhook.baseline.templates import TemplateError, check_template
+from webhook.config.quantity import QuantityError, parse_quantity
+from webhook.tenancy.hosts import ClaimIndex, HostError, classify, is_wildcard, normalise
 
 ENFORCEMENT_LABEL = "tenant-guard.io/enforcement"
 

@@ -19,11 +19,11 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from webhook.admission import Decision, Endpoint, decide
-from webhook.configstore import ConfigStore
+from webhook.admission.decide import Decision, Endpoint, decide
+from webhook.admission.review import AdmissionRequest, AdmissionReview, deny
+from webhook.config.store import ConfigStore
 from webhook.metrics import Metrics
-from webhook.review import AdmissionRequest, AdmissionReview, deny
-from webhook.tenancy import StaticTenancy, TenancySource, TenancyUnavailable
+from webhook.tenancy.view import StaticTenancy, TenancySource, TenancyUnavailable
 
 # The API server sends at most ~3 MiB objects (etcd's default request limit is 1.5 MiB, and
 # a review carries object and oldObject); anything larger is not from it.

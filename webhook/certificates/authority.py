@@ -23,7 +23,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from webhook.certrotation import CertFacts, Observed
+from webhook.certificates.rotation import CertFacts, Observed
 
 __all__ = [
     "CA_CERT",
@@ -591,7 +591,7 @@ def _reuse_problem(
     return None
 
 
-# --- facts for certificate rotation (webhook.certrotation decides, from these) ---------------
+# --- facts for certificate rotation (webhook.certificates.rotation decides, from these) -----
 
 
 def certificate_facts(pem: bytes) -> list[CertFacts]:

@@ -8,7 +8,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from webhook.config import Config, ConfigError, load_config
+from webhook.config.model import Config, ConfigError, load_config
 
 DESCRIPTION = """\
 tenant-guard: a Kubernetes admission webhook that enforces tenant boundaries in a shared
@@ -199,7 +199,7 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "serve":
-        from webhook.server import serve
+        from webhook.server.run import serve
 
         return serve(args)
     if args.command == "certs":
@@ -214,7 +214,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _certs(args: argparse.Namespace) -> int:
-    from webhook.tls import generate_bundle, write_bundle
+    from webhook.certificates.authority import generate_bundle, write_bundle
 
     bundle = generate_bundle(args.service, args.namespace, extra_dns=args.dns, days=args.days)
     write_bundle(bundle, args.out)
@@ -249,9 +249,9 @@ def _check(args: argparse.Namespace) -> int:
 def _review(args: argparse.Namespace) -> int:
     from pydantic import ValidationError
 
-    from webhook.admission import decide
-    from webhook.review import AdmissionReview
-    from webhook.tenancy import static_view
+    from webhook.admission.decide import decide
+    from webhook.admission.review import AdmissionReview
+    from webhook.tenancy.view import static_view
 
     config = _load_or_report(args.config)
     if config is None:

@@ -7,7 +7,8 @@ judges the caches' current snapshots in a thread, pausing after each millisecond
 that admission requests get the interpreter at once, then swaps the results into
 the metrics whole, and (with --policy-reports) brings each tenant namespace's PolicyReport up
 to date. A quiet cluster still gets a pass every `resync` seconds, so the last pass's time
-says the audit is alive. The judging is webhook.audit's; this module only paces it and publishes.
+says the audit is alive. The judging is webhook.audit.judging's; this module only paces it
+and publishes.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from typing import TYPE_CHECKING
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from webhook.audit import (
+from webhook.audit.judging import (
     DIGEST_ANNOTATION,
     AuditedKind,
     AuditViolation,
@@ -40,12 +41,12 @@ from webhook.cluster import (
     PolicyReportApi,
     load_api_client,
 )
-from webhook.config import Config
-from webhook.configstore import ConfigStore
-from webhook.routing import RouteIndex
+from webhook.config.model import Config
+from webhook.config.store import ConfigStore
+from webhook.tenancy.routing import RouteIndex
 
 if TYPE_CHECKING:
-    from webhook.app import Runtime
+    from webhook.server.app import Runtime
 
 log = logging.getLogger("tenant_guard.audit")
 

@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Protocol
 
-from webhook.config import ENFORCEMENT_LABEL, Config, Enforcement
-from webhook.snapshot import RouteRef
+from webhook.config.model import ENFORCEMENT_LABEL, Config, Enforcement
+from webhook.tenancy.snapshot import RouteRef
 
 _EMPTY: Mapping[str, frozenset[RouteRef]] = MappingProxyType({})
 

@@ -8,7 +8,7 @@ import logging
 from pathlib import Path
 
 from webhook.background import every
-from webhook.config import Config, ConfigError, load_config
+from webhook.config.model import Config, ConfigError, load_config
 
 log = logging.getLogger("tenant_guard.config")
 

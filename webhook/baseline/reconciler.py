@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING
 from prometheus_client import Counter, Gauge
 
 from webhook.background import every
-from webhook.baseline import (
+from webhook.baseline.desired import (
     MANAGED_BY_LABEL,
     MANAGER,
     TENANT_OF_OBJECT_LABEL,
@@ -36,7 +36,8 @@ from webhook.baseline import (
     ObjectKey,
     desired_objects,
 )
-from webhook.certmanager import SERVICE_ACCOUNT_NAMESPACE, resolve_namespace
+from webhook.baseline.templates import MANAGED_KINDS, managed_kind
+from webhook.certificates.manager import SERVICE_ACCOUNT_NAMESPACE, resolve_namespace
 from webhook.cluster import (
     BaselineApi,
     ClusterApiError,
@@ -46,13 +47,12 @@ from webhook.cluster import (
     load_api_client,
     resource_version,
 )
-from webhook.config import Config
-from webhook.configstore import ConfigStore
-from webhook.templates import MANAGED_KINDS, managed_kind
+from webhook.config.model import Config
+from webhook.config.store import ConfigStore
 
 if TYPE_CHECKING:
-    from webhook.app import Runtime
     from webhook.metrics import Metrics
+    from webhook.server.app import Runtime
 
 log = logging.getLogger("tenant_guard.baseline")
 

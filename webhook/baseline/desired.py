@@ -8,8 +8,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from webhook.config import Config
-from webhook.templates import ManagedKind, Values, managed_kind, render
+from webhook.baseline.templates import ManagedKind, Values, managed_kind, render
+from webhook.config.model import Config
 
 MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
 MANAGER = "tenant-guard"  # the label's value, and the server-side apply field manager

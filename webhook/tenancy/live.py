@@ -7,10 +7,10 @@ import logging
 from collections.abc import Callable
 
 from webhook.cluster import GATEWAY_ROUTES, ClusterView, NamespaceLookupError, load_api_client
-from webhook.config import Config
-from webhook.hosts import route_key
+from webhook.config.model import Config
 from webhook.metrics import Metrics
-from webhook.tenancy import TenancyUnavailable, TenancyView
+from webhook.tenancy.hosts import route_key
+from webhook.tenancy.view import TenancyUnavailable, TenancyView
 
 log = logging.getLogger("tenant_guard.live")
 

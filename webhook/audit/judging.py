@@ -15,11 +15,11 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from webhook.admission import KINDS
+from webhook.admission.decide import KINDS
 from webhook.analyze.judge import Analyzer, Result, Status, tenancy_view
 from webhook.analyze.manifests import Document
-from webhook.config import Config
-from webhook.routing import RouteIndex
+from webhook.config.model import Config
+from webhook.tenancy.routing import RouteIndex
 
 # Not audited, though tenant-scoped or judged: a Pod's admission is a mutation (nothing to
 # find in a stored Pod that a CREATE would deny), and a Namespace's rule is about who changes

@@ -7,8 +7,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from webhook.hosts import route_key
-from webhook.snapshot import RouteRef
+from webhook.tenancy.hosts import route_key
+from webhook.tenancy.snapshot import RouteRef
 
 ISTIO_GROUP = "networking.istio.io"
 GATEWAY_API_GROUP = "gateway.networking.k8s.io"

@@ -1,6 +1,6 @@
 """When to renew the self-managed CA and serving certificate: pure decisions, time passed in.
 
-No I/O, no clock, no crypto library: webhook.certmanager reads the Secret, turns each
+No I/O, no clock, no crypto library: webhook.certificates.manager reads the Secret, turns each
 certificate into `CertFacts`, asks `plan()` what to do, and carries it out.
 
 Defaults, and why:

@@ -2,10 +2,11 @@
 
 Each pass (at start, then every few minutes, on every replica):
 
-1. read the Secret; if it is absent, unusable or due for renewal (webhook.certrotation decides),
-   write the new version with a resourceVersion precondition, or create it: the API server's
-   409 (Conflict or AlreadyExists) decides between racing replicas, and the loser reads the
-   Secret again and adopts what won. So every replica converges on one CA;
+1. read the Secret; if it is absent, unusable or due for renewal
+   (webhook.certificates.rotation decides), write the new version with a resourceVersion
+   precondition, or create it: the API server's 409 (Conflict or AlreadyExists) decides
+   between racing replicas, and the loser reads the Secret again and adopts what won.
+   So every replica converges on one CA;
 2. put ca.crt (the active CA, then the previous one until it expires) into clientConfig.caBundle
    of every webhook of the named webhook configurations, when it differs;
 3. write tls.crt, tls.key and ca.crt into the cert dir, where the CertReloader picks them up.
@@ -32,8 +33,8 @@ from typing import TYPE_CHECKING
 
 from prometheus_client import Gauge
 
-from webhook import certrotation, tls
-from webhook.certrotation import CertFacts, Observed, RotationPolicy
+from webhook.certificates import authority, rotation
+from webhook.certificates.rotation import CertFacts, Observed, RotationPolicy
 from webhook.cluster import (
     CertificateApi,
     ClusterApiError,
@@ -44,8 +45,8 @@ from webhook.cluster import (
 )
 
 if TYPE_CHECKING:
-    from webhook.app import Runtime
     from webhook.metrics import Metrics
+    from webhook.server.app import Runtime
 
 log = logging.getLogger("tenant_guard.certs")
 
@@ -81,17 +82,17 @@ class Material:
 
     @property
     def bundle_pem(self) -> bytes:
-        return self.data.get(tls.CA_CERT, b"")
+        return self.data.get(authority.CA_CERT, b"")
 
 
 def inspect(data: Mapping[str, bytes]) -> Material:
     """Parse the Secret's data; anything missing or broken is reported as absent."""
-    observed, pems = tls.observe_secret(data)
+    observed, pems = authority.observe_secret(data)
     return Material(dict(data), observed, pems)
 
 
 def bundle_facts(pem: bytes) -> list[CertFacts]:
-    return tls.certificate_facts(pem)
+    return authority.certificate_facts(pem)
 
 
 # --- the manager -------------------------------------------------------------------------------
@@ -129,14 +130,14 @@ class CertManager:
         cert_dir: Path,
         cluster_domain: str = "cluster.local",
         policy: RotationPolicy | None = None,
-        interval: float = certrotation.CHECK_INTERVAL.total_seconds(),
-        retry_interval: float = certrotation.RETRY_INTERVAL.total_seconds(),
+        interval: float = rotation.CHECK_INTERVAL.total_seconds(),
+        retry_interval: float = rotation.RETRY_INTERVAL.total_seconds(),
         clock: Callable[[], datetime] = _utcnow,
     ) -> None:
         self.api = api
         self.namespace = namespace
         self.secret_name = secret_name
-        self.dns_names = tls.service_dns_names(service, namespace, cluster_domain)
+        self.dns_names = authority.service_dns_names(service, namespace, cluster_domain)
         self.configurations = list(dict.fromkeys(webhook_configurations))
         self.cert_dir = cert_dir
         self.policy = policy or RotationPolicy()
@@ -239,7 +240,7 @@ class CertManager:
                 "a webhook caBundle holds a newer CA than Secret %s; reading it again", self.secret
             )
             material = self._reconcile_secret(result)
-        if blocked and (self.cert_dir / tls.TLS_CERT).exists():
+        if blocked and (self.cert_dir / authority.TLS_CERT).exists():
             log.warning("not replacing the served certificate until the caBundles are updated")
         else:
             result.files_written = self._write_files(material)
@@ -255,7 +256,7 @@ class CertManager:
             stored = self.api.read_secret(self.namespace, self.secret_name)
             material = inspect(stored.data if stored else self._trusted_without_secret())
             now = self.clock()
-            decision = certrotation.plan(now, material.observed, self.dns_names, self.policy)
+            decision = rotation.plan(now, material.observed, self.dns_names, self.policy)
             if not decision.changes:
                 return material
             data = self._carry_out(decision, material, now)
@@ -291,27 +292,32 @@ class CertManager:
                 continue
             if config is not None:
                 pems.update(dict.fromkeys(pem for pem in config.ca_bundles.values() if pem))
-        return {tls.CA_CERT: b"".join(pems)} if pems else {}
+        return {authority.CA_CERT: b"".join(pems)} if pems else {}
 
     def _carry_out(
-        self, decision: certrotation.Plan, material: Material, now: datetime
+        self, decision: rotation.Plan, material: Material, now: datetime
     ) -> dict[str, bytes]:
         if decision.new_ca:
-            ca_pem, ca_key = tls.generate_ca(
+            ca_pem, ca_key = authority.generate_ca(
                 f"tenant-guard CA {now:%Y-%m-%dT%H:%M:%SZ}", days=self.policy.ca_days
             )
         else:
             active = material.observed.ca
             assert active is not None
-            ca_pem, ca_key = material.pems[active.fingerprint], material.data[tls.CA_KEY]
+            ca_pem, ca_key = material.pems[active.fingerprint], material.data[authority.CA_KEY]
         bundle = ca_pem + b"".join(material.pems[fp] for fp in decision.keep)
         if decision.new_leaf:
-            cert, key = tls.issue_serving_cert(
+            cert, key = authority.issue_serving_cert(
                 ca_pem, ca_key, self.dns_names, days=self.policy.leaf_days, now=now
             )
         else:
-            cert, key = material.data[tls.TLS_CERT], material.data[tls.TLS_KEY]
-        return {tls.TLS_CERT: cert, tls.TLS_KEY: key, tls.CA_CERT: bundle, tls.CA_KEY: ca_key}
+            cert, key = material.data[authority.TLS_CERT], material.data[authority.TLS_KEY]
+        return {
+            authority.TLS_CERT: cert,
+            authority.TLS_KEY: key,
+            authority.CA_CERT: bundle,
+            authority.CA_KEY: ca_key,
+        }
 
     def _write_secret(self, stored: StoredSecret | None, data: Mapping[str, bytes]) -> StoredSecret:
         if stored is None:
@@ -356,7 +362,7 @@ class CertManager:
             if not changes:
                 return _Outcome.UNCHANGED, ""
             live = [f for pem in set(config.ca_bundles.values()) for f in bundle_facts(pem)]
-            if not final and certrotation.has_newer_unknown_ca(self.clock(), live, ours):
+            if not final and rotation.has_newer_unknown_ca(self.clock(), live, ours):
                 return _Outcome.STALE, ""
             try:
                 self.api.patch_ca_bundles(config, changes)
@@ -386,11 +392,12 @@ class CertManager:
     # --- files ---
 
     def _write_files(self, material: Material) -> bool:
-        """Write what differs; the key before its certificate, as webhook.tls does."""
+        """Write what differs; the key before its certificate, as
+        webhook.certificates.authority does."""
         files = (
-            (tls.TLS_KEY, material.data[tls.TLS_KEY], 0o600),
-            (tls.TLS_CERT, material.data[tls.TLS_CERT], 0o644),
-            (tls.CA_CERT, material.bundle_pem, 0o644),
+            (authority.TLS_KEY, material.data[authority.TLS_KEY], 0o600),
+            (authority.TLS_CERT, material.data[authority.TLS_CERT], 0o644),
+            (authority.CA_CERT, material.bundle_pem, 0o644),
         )
         self.cert_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         changed = False
@@ -399,7 +406,7 @@ class CertManager:
             with contextlib.suppress(OSError):
                 if path.read_bytes() == content:
                     continue
-            tls.write_file_atomic(path, content, mode)
+            authority.write_file_atomic(path, content, mode)
             changed = True
         if changed:
             log.info("certificate files written to %s", self.cert_dir)

@@ -6,9 +6,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from webhook.config import Config, Enforcement
-from webhook.patch import Path as PatchPath
-from webhook.patch import set_values
+from webhook.admission.patch import Path as PatchPath
+from webhook.admission.patch import set_values
+from webhook.admission.review import AdmissionRequest, allow, deny
+from webhook.config.model import Config, Enforcement
 from webhook.policies import gatewayapi as gatewayapi_policy
 from webhook.policies import istiogateway as istio_gateway_policy
 from webhook.policies import managed as managed_policy
@@ -26,8 +27,7 @@ from webhook.policies.common import (
     string_list_at,
 )
 from webhook.policies.exportto import check_export_to, default_export_to
-from webhook.review import AdmissionRequest, allow, deny
-from webhook.tenancy import TenancyView
+from webhook.tenancy.view import TenancyView
 
 Endpoint = Literal["validate", "mutate"]
 ISTIO = "networking.istio.io"
