@@ -18,9 +18,12 @@ import pytest
 from tests.fake_apiserver import FakeApiServer
 from tests.server_harness import free_port, running_server, serve_process
 from tests.test_cluster import FAST, eventually
+from webhook.baseline.api import BaselineApi
+from webhook.baseline.lease import LeaderElector, LeaseApi
 from webhook.baseline.reconciler import LEASE_NAME, BaselineReconciler, PassResult
 from webhook.certificates.authority import generate_bundle, write_bundle
-from webhook.cluster import BaselineApi, ClusterApiError, ClusterView, LeaderElector, LeaseApi
+from webhook.cluster import ClusterView
+from webhook.cluster.rest import ClusterApiError
 from webhook.config.model import Config, load_config, parse_config
 from webhook.config.store import ConfigStore
 from webhook.metrics import Metrics

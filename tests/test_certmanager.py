@@ -31,6 +31,7 @@ from tests.server_harness import (
     serve_process,
 )
 from webhook.certificates import authority as tls
+from webhook.certificates.api import CERT_MANAGEMENT_RBAC, CertificateApi, StoredSecret
 from webhook.certificates.authority import CertReloader
 from webhook.certificates.manager import (
     CertManager,
@@ -38,12 +39,7 @@ from webhook.certificates.manager import (
     resolve_namespace,
     start_from_args,
 )
-from webhook.cluster import (
-    CERT_MANAGEMENT_RBAC,
-    CertificateApi,
-    ClusterApiError,
-    StoredSecret,
-)
+from webhook.cluster.rest import ClusterApiError
 
 NS = "tenant-guard"
 SECRET = "tenant-guard-tls"

@@ -13,12 +13,7 @@ import yaml
 
 from tests.fake_apiserver import GRPCROUTES, HTTPROUTES, TLSROUTES, FakeApiServer
 from tests.test_cluster import FAST, client_for, eventually, host_key, settled
-from webhook.cluster import (
-    GATEWAY_ROUTES,
-    REQUIRED_RBAC,
-    ClusterView,
-    version_candidates,
-)
+from webhook.cluster import GATEWAY_ROUTES, REQUIRED_RBAC, ClusterView, version_candidates
 from webhook.cluster.discovery import version_priority
 from webhook.cluster.routes import route_keys
 

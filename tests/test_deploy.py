@@ -17,9 +17,10 @@ import yaml
 from tests import crds
 from webhook.admission.decide import KINDS
 from webhook.audit.judging import audited_kinds
+from webhook.baseline.api import BASELINE_RBAC
+from webhook.baseline.lease import LEASE_RBAC
 from webhook.baseline.reconciler import LEASE_NAME
 from webhook.baseline.templates import MANAGED_KINDS
-from webhook.cluster import BASELINE_RBAC, LEASE_RBAC
 
 REPO = Path(__file__).resolve().parents[1]
 DEPLOY = REPO / "deploy"

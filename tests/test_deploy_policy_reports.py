@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from tests.test_deploy import BASE_ARGS, DEPLOY, OVERLAYS, objects, rbac_rules, render
-from webhook.cluster import POLICY_REPORT_RBAC
+from webhook.audit.reports import POLICY_REPORT_RBAC
 
 COMPONENT = DEPLOY / "components" / "policy-reports"
 

@@ -14,9 +14,12 @@ import pytest
 import yaml
 
 from tests.e2e.harness import CONFIG, ROOT, Cluster, namespace, wait_for
+from webhook.baseline.api import BaselineApi
+from webhook.baseline.lease import LeaderElector, LeaseApi
 from webhook.baseline.reconciler import LEASE_NAME
 from webhook.baseline.templates import MANAGED_KINDS as MANAGED_KINDS_TABLE
-from webhook.cluster import BaselineApi, ClusterApiError, LeaderElector, LeaseApi, load_api_client
+from webhook.cluster import load_api_client
+from webhook.cluster.rest import ClusterApiError
 
 SHIPPED = ROOT / "deploy" / "base" / "config.yaml"
 TENANT_USER = "bob"

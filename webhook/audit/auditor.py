@@ -32,15 +32,10 @@ from webhook.audit.judging import (
     reports_by_namespace,
     violation_counts,
 )
+from webhook.audit.reports import PolicyReportApi
 from webhook.background import every
-from webhook.cluster import (
-    AuditWatches,
-    CacheStatus,
-    ClusterApiError,
-    ClusterView,
-    PolicyReportApi,
-    load_api_client,
-)
+from webhook.cluster import AuditWatches, CacheStatus, ClusterView, load_api_client
+from webhook.cluster.rest import ClusterApiError
 from webhook.config.model import Config
 from webhook.config.store import ConfigStore
 from webhook.tenancy.routing import RouteIndex

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING
 from prometheus_client import Counter, Gauge
 
 from webhook.background import every
+from webhook.baseline.api import BaselineApi, resource_version
 from webhook.baseline.desired import (
     MANAGED_BY_LABEL,
     MANAGER,
@@ -36,17 +37,11 @@ from webhook.baseline.desired import (
     ObjectKey,
     desired_objects,
 )
+from webhook.baseline.lease import LeaderElector, LeaseApi
 from webhook.baseline.templates import MANAGED_KINDS, managed_kind
 from webhook.certificates.manager import SERVICE_ACCOUNT_NAMESPACE, resolve_namespace
-from webhook.cluster import (
-    BaselineApi,
-    ClusterApiError,
-    ClusterView,
-    LeaderElector,
-    LeaseApi,
-    load_api_client,
-    resource_version,
-)
+from webhook.cluster import ClusterView, load_api_client
+from webhook.cluster.rest import ClusterApiError
 from webhook.config.model import Config
 from webhook.config.store import ConfigStore
 

@@ -34,15 +34,10 @@ from typing import TYPE_CHECKING
 from prometheus_client import Gauge
 
 from webhook.certificates import authority, rotation
+from webhook.certificates.api import CertificateApi, StoredSecret, WebhookConfiguration, WebhookKind
 from webhook.certificates.rotation import CertFacts, Observed, RotationPolicy
-from webhook.cluster import (
-    CertificateApi,
-    ClusterApiError,
-    StoredSecret,
-    WebhookConfiguration,
-    WebhookKind,
-    load_api_client,
-)
+from webhook.cluster import load_api_client
+from webhook.cluster.rest import ClusterApiError
 
 if TYPE_CHECKING:
     from webhook.metrics import Metrics

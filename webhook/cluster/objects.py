@@ -9,13 +9,13 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from typing import Any
-from urllib.parse import quote
 
 import kubernetes.client
 from kubernetes.client.exceptions import ApiException
 
 from webhook.cluster import discovery
 from webhook.cluster.client import describe_error, status_message
+from webhook.cluster.rest import api_path
 
 PAGE_SIZE = 500
 TIMEOUT_SECONDS = 30.0
@@ -23,19 +23,6 @@ TIMEOUT_SECONDS = 30.0
 
 class ClusterReadError(Exception):
     """A read the caller needs failed (other than 404); the message says which and why."""
-
-
-def api_path(
-    group: str, version: str, resource: str, namespace: str | None = None, name: str | None = None
-) -> str:
-    """`/api/v1/...` for the core group, `/apis/<group>/<version>/...` for the others."""
-    path = f"/api/{version}" if not group else f"/apis/{group}/{version}"
-    if namespace:
-        path += f"/namespaces/{quote(namespace)}"
-    path += f"/{resource}"
-    if name:
-        path += f"/{quote(name)}"
-    return path
 
 
 class ClusterReader:

@@ -1,30 +1,24 @@
-"""API calls of `serve --manage-certs`: the Secret and the webhook configurations' caBundle."""
+"""API calls of `serve --manage-certs`: the Secret and the webhook configurations' caBundle.
+
+webhook.certificates.manager decides what to write; these calls carry it out through the
+cluster door (webhook.cluster.rest).
+"""
 
 from __future__ import annotations
 
 import base64
-import json
-import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import Enum
 from types import MappingProxyType
-from typing import Any, TypeVar
+from typing import Any
 
-import kubernetes.client
-import kubernetes.config
-import urllib3
-from kubernetes.client.exceptions import ApiException
-
-from webhook.cluster.client import describe_error, reason_of
-
-log = logging.getLogger(__name__)
-
-T = TypeVar("T")
-
-# --- Certificate management (serve --manage-certs) --------------------------------------------
-# The API calls of webhook.certificates.manager, which decides what to write; it never imports
-# kubernetes.
+from webhook.cluster.rest import (
+    MERGE_PATCH,
+    ApiClient,
+    RestClient,
+    api_path,
+)
 
 ADMISSION_GROUP = "admissionregistration.k8s.io"
 FIELD_MANAGER = "tenant-guard"
@@ -43,20 +37,6 @@ CERT_MANAGEMENT_RBAC: tuple[Mapping[str, Sequence[str]], ...] = (
 class WebhookKind(Enum):
     VALIDATING = "validatingwebhookconfigurations"
     MUTATING = "mutatingwebhookconfigurations"
-
-
-class ClusterApiError(Exception):
-    """An API call failed: `status` is the HTTP status, None when no answer came back."""
-
-    def __init__(self, what: str, status: int | None, reason: str | None, text: str) -> None:
-        super().__init__(f"{what}: {text}")
-        self.status = status
-        self.reason = reason
-
-    @property
-    def conflict(self) -> bool:
-        """409: a stale resourceVersion (Conflict) or a create that lost (AlreadyExists)."""
-        return self.status == 409
 
 
 @dataclass(frozen=True)
@@ -87,35 +67,24 @@ class CertificateApi:
 
     def __init__(
         self,
-        api_client: kubernetes.client.ApiClient,
+        api_client: ApiClient,
         *,
         connect_timeout: float = 10.0,
         request_timeout: float = 30.0,
     ) -> None:
-        self._client = api_client
-        self._core = kubernetes.client.CoreV1Api(api_client)
-        self._admission = kubernetes.client.AdmissionregistrationV1Api(api_client)
-        self._timeout = (connect_timeout, request_timeout)
+        self._rest = RestClient(
+            api_client, connect_timeout=connect_timeout, request_timeout=request_timeout
+        )
 
     def close(self) -> None:
-        client: Any = self._client  # close() carries no annotations
-        client.close()
+        self._rest.close()
 
     def read_secret(self, namespace: str, name: str) -> StoredSecret | None:
         """The Secret, or None if it does not exist."""
-        what = f"reading Secret {namespace}/{name}"
-        try:
-            obj = _api_json(
-                what,
-                lambda: self._core.read_namespaced_secret(
-                    name, namespace, _preload_content=False, _request_timeout=self._timeout
-                ),
-            )
-        except ClusterApiError as exc:
-            if exc.status == 404:
-                return None
-            raise
-        return _stored_secret(obj)
+        obj = self._rest.get(
+            f"reading Secret {namespace}/{name}", api_path("", "v1", "secrets", namespace, name)
+        )
+        return None if obj is None else _stored_secret(obj)
 
     def create_secret(
         self,
@@ -130,17 +99,12 @@ class CertificateApi:
         metadata: dict[str, Any] = {"name": name, "namespace": namespace}
         if labels:
             metadata["labels"] = dict(labels)
-        body = _secret_body(metadata, secret_type, data)
-        obj = _api_json(
+        obj = self._rest.request(
             f"creating Secret {namespace}/{name}",
-            lambda: self._core.create_namespaced_secret(
-                namespace,
-                body,
-                field_manager=FIELD_MANAGER,
-                _content_type="application/json",
-                _preload_content=False,
-                _request_timeout=self._timeout,
-            ),
+            "POST",
+            api_path("", "v1", "secrets", namespace),
+            query=[("fieldManager", FIELD_MANAGER)],
+            body=_secret_body(metadata, secret_type, data),
         )
         return _stored_secret(obj)
 
@@ -153,18 +117,12 @@ class CertificateApi:
             namespace=current.namespace,
             resourceVersion=current.resource_version,
         )
-        body = _secret_body(metadata, current.type, {**current.data, **data})
-        obj = _api_json(
+        obj = self._rest.request(
             f"updating Secret {current.namespace}/{current.name}",
-            lambda: self._core.replace_namespaced_secret(
-                current.name,
-                current.namespace,
-                body,
-                field_manager=FIELD_MANAGER,
-                _content_type="application/json",
-                _preload_content=False,
-                _request_timeout=self._timeout,
-            ),
+            "PUT",
+            api_path("", "v1", "secrets", current.namespace, current.name),
+            query=[("fieldManager", FIELD_MANAGER)],
+            body=_secret_body(metadata, current.type, {**current.data, **data}),
         )
         return _stored_secret(obj)
 
@@ -172,21 +130,10 @@ class CertificateApi:
         self, kind: WebhookKind, name: str
     ) -> WebhookConfiguration | None:
         """The configuration, or None if it does not exist (403 and the rest raise)."""
-        read = (
-            self._admission.read_validating_webhook_configuration
-            if kind is WebhookKind.VALIDATING
-            else self._admission.read_mutating_webhook_configuration
+        obj = self._rest.get(
+            f"reading {kind.value}/{name}", api_path(ADMISSION_GROUP, "v1", kind.value, None, name)
         )
-        try:
-            obj = _api_json(
-                f"reading {kind.value}/{name}",
-                lambda: read(name, _preload_content=False, _request_timeout=self._timeout),
-            )
-        except ClusterApiError as exc:
-            if exc.status == 404:
-                return None
-            raise
-        return _webhook_configuration(kind, obj)
+        return None if obj is None else _webhook_configuration(kind, obj)
 
     def patch_ca_bundles(
         self, current: WebhookConfiguration, bundles: Mapping[str, bytes]
@@ -196,11 +143,6 @@ class CertificateApi:
         A strategic merge patch: `webhooks` merge by name, so other fields and webhooks are
         untouched; metadata.resourceVersion in a patch is a precondition (409 if stale).
         """
-        patch = (
-            self._admission.patch_validating_webhook_configuration
-            if current.kind is WebhookKind.VALIDATING
-            else self._admission.patch_mutating_webhook_configuration
-        )
         body = {
             "metadata": {"resourceVersion": current.resource_version},
             "webhooks": [
@@ -208,60 +150,27 @@ class CertificateApi:
                 for name, pem in bundles.items()
             ],
         }
-        obj = _api_json(
+        obj = self._rest.request(
             f"patching the caBundle of {current.kind.value}/{current.name}",
-            lambda: patch(
-                current.name,
-                body,
-                field_manager=FIELD_MANAGER,
-                _content_type="application/strategic-merge-patch+json",
-                _preload_content=False,
-                _request_timeout=self._timeout,
-            ),
+            "PATCH",
+            api_path(ADMISSION_GROUP, "v1", current.kind.value, None, current.name),
+            query=[("fieldManager", FIELD_MANAGER)],
+            body=body,
+            content_type=MERGE_PATCH,
         )
         return _webhook_configuration(current.kind, obj)
 
 
-def _api_call(what: str, call: Callable[[], T]) -> T:
-    """call(), with the client's and the connection's errors as a ClusterApiError on `what`."""
-    try:
-        return call()
-    except ApiException as exc:
-        raise ClusterApiError(what, exc.status, reason_of(exc), describe_error(exc)) from exc
-    except (urllib3.exceptions.HTTPError, OSError, ValueError) as exc:
-        raise ClusterApiError(what, None, None, describe_error(exc)) from exc
-
-
-def _api_json(what: str, call: Callable[[], Any]) -> Mapping[str, Any]:
-    # Raw JSON rather than the client's models: nothing to lose in a round trip, and the
-    # caller sees every field the server sent.
-    def fetch() -> Any:
-        resp = call()
-        try:
-            return json.loads(resp.data)
-        finally:
-            resp.release_conn()
-
-    obj = _api_call(what, fetch)
-    if not isinstance(obj, Mapping):
-        raise ClusterApiError(what, None, None, "the response is not a JSON object")
-    return obj
-
-
 def _secret_body(
     metadata: Mapping[str, Any], secret_type: str, data: Mapping[str, bytes]
-) -> kubernetes.client.V1Secret:
-    encoded = {key: base64.b64encode(value).decode() for key, value in data.items()}
-    wire = {
+) -> dict[str, Any]:
+    return {
         "apiVersion": "v1",
         "kind": "Secret",
         "metadata": dict(metadata),
         "type": secret_type,
-        "data": encoded,
+        "data": {key: base64.b64encode(value).decode() for key, value in data.items()},
     }
-    body = kubernetes.client.V1Secret.from_dict(wire)
-    assert body is not None
-    return body
 
 
 def _decode(value: object) -> bytes:

@@ -15,9 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-import kubernetes.client
-
-from webhook.cluster.certs import ClusterApiError, _api_json
+from webhook.cluster.rest import ApiClient, ClusterApiError, RestClient, api_path
 
 log = logging.getLogger(__name__)
 
@@ -37,31 +35,15 @@ class LeaseRecord:
 
 
 class LeaseApi:
-    """Read, create and replace one Lease (raw JSON, like the other calls in this package)."""
+    """Read, create and replace one Lease, through the cluster door (webhook.cluster.rest)."""
 
-    def __init__(self, api_client: kubernetes.client.ApiClient, timeout: float = 10.0) -> None:
-        self._custom = kubernetes.client.CustomObjectsApi(api_client)
-        self._timeout = (timeout, timeout)
+    def __init__(self, api_client: ApiClient, timeout: float = 10.0) -> None:
+        self._rest = RestClient(api_client, connect_timeout=timeout, request_timeout=timeout)
 
     def read(self, namespace: str, name: str) -> LeaseRecord | None:
-        try:
-            obj = _api_json(
-                f"reading Lease {namespace}/{name}",
-                lambda: self._custom.get_namespaced_custom_object(
-                    GROUP,
-                    VERSION,
-                    namespace,
-                    RESOURCE,
-                    name,
-                    _preload_content=False,
-                    _request_timeout=self._timeout,
-                ),
-            )
-        except ClusterApiError as exc:
-            if exc.status == 404:
-                return None
-            raise
-        return _record(obj)
+        path = api_path(GROUP, VERSION, RESOURCE, namespace, name)
+        obj = self._rest.get(f"reading Lease {namespace}/{name}", path)
+        return None if obj is None else _record(obj)
 
     def write(
         self,
@@ -73,31 +55,18 @@ class LeaseApi:
         """Create the Lease (current None) or replace it if still at current's version."""
         metadata: dict[str, Any] = {"name": name, "namespace": namespace}
         body = {"apiVersion": f"{GROUP}/{VERSION}", "kind": "Lease", "spec": dict(spec)}
-        call: Callable[[], Any]
+        what = f"writing Lease {namespace}/{name}"
         if current is None:
             body["metadata"] = metadata
-            call = lambda: self._custom.create_namespaced_custom_object(  # noqa: E731
-                GROUP,
-                VERSION,
-                namespace,
-                RESOURCE,
-                body,
-                _preload_content=False,
-                _request_timeout=self._timeout,
+            obj = self._rest.request(
+                what, "POST", api_path(GROUP, VERSION, RESOURCE, namespace), body=body
             )
         else:
             body["metadata"] = {**metadata, "resourceVersion": current.resource_version}
-            call = lambda: self._custom.replace_namespaced_custom_object(  # noqa: E731
-                GROUP,
-                VERSION,
-                namespace,
-                RESOURCE,
-                name,
-                body,
-                _preload_content=False,
-                _request_timeout=self._timeout,
+            obj = self._rest.request(
+                what, "PUT", api_path(GROUP, VERSION, RESOURCE, namespace, name), body=body
             )
-        return _record(_api_json(f"writing Lease {namespace}/{name}", call))
+        return _record(obj)
 
 
 def _record(obj: Mapping[str, Any]) -> LeaseRecord:

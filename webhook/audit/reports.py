@@ -1,16 +1,14 @@
 """PolicyReport calls of the audit (wgpolicyk8s.io/v1alpha2): is it served, which reports does
-tenant-guard keep, server-side apply, delete. Through BaselineApi's calls (same field manager,
-same content type). Blocking: call from a thread."""
+tenant-guard keep, server-side apply, delete, through the cluster door (webhook.cluster.rest),
+with tenant-guard's field manager. Blocking: call from a thread."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import kubernetes.client
-
 from webhook.audit.judging import DIGEST_ANNOTATION, MANAGED_BY_LABEL, MANAGER, REPORT_NAME
-from webhook.cluster.apply import BaselineApi
+from webhook.cluster.rest import ApiClient, RestClient
 
 GROUP = "wgpolicyk8s.io"
 VERSION = "v1alpha2"
@@ -28,8 +26,8 @@ POLICY_REPORT_RBAC: tuple[Mapping[str, Sequence[str]], ...] = (
 class PolicyReportApi:
     """The PolicyReports tenant-guard writes, one per tenant namespace."""
 
-    def __init__(self, api_client: kubernetes.client.ApiClient) -> None:
-        self._api = BaselineApi(api_client)
+    def __init__(self, api_client: ApiClient) -> None:
+        self._api = RestClient(api_client)
 
     def close(self) -> None:
         self._api.close()
@@ -48,8 +46,8 @@ class PolicyReportApi:
         }
 
     def apply(self, body: Mapping[str, Any]) -> None:
-        self._api.apply(GROUP, VERSION, RESOURCE, body)
+        self._api.apply(GROUP, VERSION, RESOURCE, body, MANAGER)
 
     def delete(self, namespace: str) -> bool:
         """Delete the namespace's report; False when it was already gone."""
-        return self._api.delete(GROUP, VERSION, RESOURCE, namespace, REPORT_NAME)
+        return self._api.delete_object(GROUP, VERSION, RESOURCE, namespace, REPORT_NAME)
