@@ -3,7 +3,7 @@
     .venv/bin/python -m benchmarks.audit              # 3 passes, medians
     .venv/bin/python -m benchmarks.audit --runs 1 --objects 10000
 
-The objects are what the audit's watch caches hold (webhook.audit.judging.slim of each), in equal
+The objects are what the audit's watch caches hold (webhook.tenancy.snapshot.slim of each), in equal
 shares: VirtualServices (one in ten routing another tenant's service: a violation),
 DestinationRules, ServiceEntries, Services and HTTPRoutes, spread over the tenants'
 namespaces; the route index holds the VirtualServices' and HTTPRoutes' hosts. A pass is
@@ -30,10 +30,11 @@ from benchmarks.workload import tenant_hosts, tenant_name, write_config
 from webhook.admission.decide import decide
 from webhook.admission.review import AdmissionRequest
 from webhook.audit.auditor import AuditLoop
-from webhook.audit.judging import AuditedKind, audited_kinds, reports_by_namespace, slim
+from webhook.audit.judging import AuditedKind, audited_kinds, reports_by_namespace
 from webhook.cluster.watch import CacheStatus
 from webhook.config.model import load_config
 from webhook.tenancy.routing import index_routes
+from webhook.tenancy.snapshot import slim
 from webhook.tenancy.view import TenancyView
 
 TARGET_CPU_SECONDS = 10.0

@@ -18,11 +18,11 @@ from webhook.audit.judging import (
     judge_all,
     policy_report,
     reports_by_namespace,
-    slim,
     violation_counts,
 )
 from webhook.config.model import parse_config
 from webhook.tenancy.routing import index_routes
+from webhook.tenancy.snapshot import slim
 
 CONFIG = parse_config(
     {"tenants": {"tenant-a": {"hosts": ["*.a.example.com"]}, "tenant-b": {"hosts": []}}}

@@ -130,7 +130,7 @@ def audited(
         api, host_key=lambda ns, h: route_key(h, ns, store.current.domain), tuning=FAST
     )
     cluster.start()
-    watches = AuditWatches(api, tuning=FAST)
+    watches = AuditWatches(api, tuning=FAST, caches=cluster.caches)  # as the server wires it
     loop = AuditLoop(
         watches,
         current_config=lambda: store.current,
@@ -143,7 +143,9 @@ def audited(
         sync_grace=5.0,
     )
     watches.start()
-    runtime = Runtime(store, ClusterTenancy(cluster))
+    tenancy = ClusterTenancy(cluster)
+    runtime = Runtime(store, tenancy)
+    tenancy.export_metrics(runtime.metrics)
     loop.attach(runtime)
     try:
         with running_server(runtime, tmp_path / "certs") as server, server.client() as http:
@@ -177,6 +179,26 @@ def test_objects_there_before_the_start_are_reported_after_the_first_pass(
         # The audit's caches beside the tenancy caches: both DestinationRules are cached.
         cached = 'tenant_guard_cache_objects{resource="audit:destinationrules.networking.istio.io"}'
         assert f"{cached} 2.0" in text
+
+
+def test_each_kind_is_listed_and_watched_once_for_the_host_index_and_the_audit(
+    fake: FakeApiServer, tmp_path: Path
+) -> None:
+    with audited(fake, tmp_path) as audit:
+        wait_for_pass(audit)
+        # The VirtualService judged by the audit came from the tenancy view's cache...
+        assert ("tenant-b", "VirtualService", "host-ownership") in audit.violations()
+        text = audit.metrics()
+    for path in (
+        "/apis/networking.istio.io/v1/virtualservices",
+        "/apis/networking.istio.io/v1/destinationrules",
+    ):
+        # ... so it is listed and watched once, as a kind only the audit reads is.
+        assert fake.count(path, watch=False) == 1, path
+        assert fake.count(path, watch=True) == 1, path
+    # One series per cache: the shared one under the tenancy view's name only.
+    assert 'tenant_guard_cache_objects{resource="virtualservices"}' in text
+    assert "audit:virtualservices" not in text
 
 
 def test_a_fixed_object_disappears_from_the_gauge(fake: FakeApiServer, tmp_path: Path) -> None:

@@ -147,8 +147,9 @@ class AuditLoop:
         runtime.closers.append(self.close)
         runtime.notes.append(self.notes)
         runtime.metrics.registry.register(_AuditCollector(self))
-        for kind in self.watches.kinds:
-            # Beside the tenancy caches' resources, told apart by the prefix.
+        for kind in self.watches.owned:
+            # Beside the tenancy caches' resources, told apart by the prefix; the kinds read
+            # from the tenancy caches are counted there.
             label = f"audit:{kind.name}"
             runtime.metrics.cache_size.labels(label).set_function(self._stat(kind, "items"))
             runtime.metrics.watch_restarts.labels(label).set_function(self._stat(kind, "restarts"))
@@ -398,7 +399,7 @@ def start_from_args(
     """Start the audit's watches and attach its loop to the server."""
     api_client = load_api_client(kubeconfig=args.kubeconfig, in_cluster=args.in_cluster)
     reports = PolicyReportApi(api_client) if getattr(args, "policy_reports", False) else None
-    watches = AuditWatches(api_client)
+    watches = AuditWatches(api_client, caches=cluster.caches)
 
     def namespaces() -> Namespaces | None:
         namespace_status, vs_status = cluster.cache_status()

@@ -34,9 +34,6 @@ MANAGER = "tenant-guard"
 TENANT_LABEL = "tenant-guard.io/tenant"
 DIGEST_ANNOTATION = "tenant-guard.io/report-digest"
 
-# What judging reads of an object's metadata; the rest (managedFields above all) is dropped.
-_METADATA_KEYS = ("name", "generateName", "namespace", "uid", "labels", "annotations")
-
 
 @dataclass(frozen=True)
 class AuditedKind:
@@ -59,23 +56,6 @@ def audited_kinds() -> tuple[AuditedKind, ...]:
         for (group, resource), handling in KINDS.items()
         if handling.tenant_scoped and (group, resource) not in NOT_AUDITED
     )
-
-
-def slim(obj: Mapping[str, Any], api_version: str, kind: str) -> dict[str, Any]:
-    """What judging needs of a stored object: apiVersion, kind, some metadata, spec.
-
-    List items of built-in kinds carry no apiVersion or kind, so the caller's are the default.
-    """
-    metadata = obj.get("metadata")
-    metadata = metadata if isinstance(metadata, Mapping) else {}
-    kept: dict[str, Any] = {
-        "apiVersion": obj.get("apiVersion") or api_version,
-        "kind": obj.get("kind") or kind,
-        "metadata": {k: metadata[k] for k in _METADATA_KEYS if k in metadata},
-    }
-    if "spec" in obj:
-        kept["spec"] = obj["spec"]
-    return kept
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,7 @@
 """The audit's watch caches: every stored object of the audited kinds, slimmed to what judging
-needs (webhook.audit.judging.slim), one list+watch per kind, never a list call per object.
+needs (webhook.tenancy.snapshot.slim), one list+watch per kind, never a list call per object.
+Kinds the tenancy view watches already (VirtualServices, the Gateway API routes) are read from
+its caches (KindCaches), so each kind is listed and watched once.
 
 A kind whose CRD is not served waits for it (as the Gateway API route watches do) and is
 reported, never making tenant-guard unready.
@@ -14,10 +16,18 @@ from typing import Any
 
 import kubernetes.client
 
-from webhook.audit.judging import AuditedKind, audited_kinds, slim
+from webhook.audit.judging import AuditedKind, audited_kinds
 from webhook.cluster import discovery
 from webhook.cluster.discovery import ResourceNotServed
-from webhook.cluster.watch import CacheStatus, ListCall, WatchCache, WatchTuning
+from webhook.cluster.watch import (
+    CacheStatus,
+    KindCaches,
+    ListCall,
+    Subscriber,
+    WatchCache,
+    WatchTuning,
+)
+from webhook.tenancy.snapshot import slim
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +38,8 @@ Objects = Mapping[str, Mapping[str, Any]]
 
 
 class AuditWatches:
-    """One WatchCache per audited kind. Subscribers (`subscribe`) are called, in a watch
+    """One WatchCache per audited kind: the one in `caches` when another reader watches the
+    kind already, else one of its own. Subscribers (`subscribe`) are called, in a watch
     thread, after any effective change of a cached object, relists included."""
 
     def __init__(
@@ -37,22 +48,33 @@ class AuditWatches:
         *,
         tuning: WatchTuning | None = None,
         kinds: Sequence[AuditedKind] | None = None,
+        caches: KindCaches | None = None,
     ) -> None:
         self._api = api_client
         self._tuning = tuning or WatchTuning()
         self._versions: dict[str, str] = {}
         self._subscribers: list[Callable[[], None]] = []
         self.kinds = tuple(kinds if kinds is not None else audited_kinds())
-        self._caches: dict[AuditedKind, WatchCache[Mapping[str, Any]]] = {
-            kind: WatchCache(
-                kind.name,
-                functools.partial(self._connect, kind),
-                functools.partial(self._convert, kind),
-                on_change=self._changed,
-                tuning=self._tuning,
+        shared = caches if caches is not None else KindCaches()
+        self._caches: dict[AuditedKind, WatchCache[Mapping[str, Any]]] = {}
+        self.owned: tuple[AuditedKind, ...] = ()  # the kinds whose cache is the audit's own
+        for kind in self.kinds:
+            cache, created = shared.cache(
+                kind.group, kind.resource, functools.partial(self._cache_of, kind)
             )
-            for kind in self.kinds
-        }
+            shared.subscribe(kind.group, kind.resource, self._changed)
+            self._caches[kind] = cache
+            if created:
+                self.owned += (kind,)
+
+    def _cache_of(self, kind: AuditedKind, tell: Subscriber) -> WatchCache[Mapping[str, Any]]:
+        return WatchCache(
+            kind.name,
+            functools.partial(self._connect, kind),
+            functools.partial(self._convert, kind),
+            on_change=tell,
+            tuning=self._tuning,
+        )
 
     def subscribe(self, callback: Callable[[], None]) -> None:
         self._subscribers.append(callback)
@@ -62,14 +84,15 @@ class AuditWatches:
             callback()
 
     def start(self) -> None:
-        for cache in self._caches.values():
-            cache.start()
+        for kind in self.owned:
+            self._caches[kind].start()
 
     def stop(self, timeout: float = 5.0) -> None:
-        for cache in self._caches.values():
+        owned = [self._caches[kind] for kind in self.owned]
+        for cache in owned:
             cache.stop(0)
-        for cache in self._caches.values():
-            cache.stop(timeout / max(1, len(self._caches)))
+        for cache in owned:
+            cache.stop(timeout / max(1, len(owned)))
 
     def objects(self) -> list[tuple[AuditedKind, Objects]]:
         """Each kind's current snapshot (immutable; a pass reads these and nothing else)."""

@@ -58,18 +58,40 @@ class LiveRouteIndex:
 
     def __init__(self) -> None:
         self._index: RouteIndex = MappingProxyType({})
+        self._keys: dict[RouteRef, frozenset[str]] = {}  # what each object is indexed under
         self._lock = threading.Lock()
 
     @property
     def current(self) -> RouteIndex:
         return self._index
 
-    def updater(self, kind: str) -> Callable[[Sequence[Change[frozenset[str]]]], None]:
-        def update(changes: Sequence[Change[frozenset[str]]]) -> None:
-            moves = [
-                (_member(kind, c.key), c.old or frozenset(), c.new or frozenset()) for c in changes
+    def updater(
+        self, kind: str, keys_of: Callable[[Mapping[str, Any]], frozenset[str]]
+    ) -> Callable[[Sequence[Change[Mapping[str, Any]]]], None]:
+        """A subscriber to a cache of `kind`'s objects; `keys_of` gives an object's keys.
+
+        The keys an object was indexed under are remembered, so it leaves them exactly even
+        when `keys_of` would now answer otherwise (a new cluster domain); a change that moves
+        no key (a label, a route rule) costs no copy of the index.
+        """
+
+        def update(changes: Sequence[Change[Mapping[str, Any]]]) -> None:
+            after = [
+                (_member(kind, c.key), keys_of(c.new) if c.new is not None else frozenset())
+                for c in changes
             ]
             with self._lock:
-                self._index = MappingProxyType(snapshot.reindex(self._index, moves))
+                moves = []
+                for member, keys in after:
+                    before = self._keys.get(member, frozenset())
+                    if keys == before:
+                        continue
+                    if keys:
+                        self._keys[member] = keys
+                    else:
+                        self._keys.pop(member, None)
+                    moves.append((member, before, keys))
+                if moves:
+                    self._index = MappingProxyType(snapshot.reindex(self._index, moves))
 
         return update

@@ -33,7 +33,7 @@ from webhook.cluster.routes import (
     route_keys,
 )
 from webhook.tenancy import snapshot
-from webhook.tenancy.snapshot import CacheState, Change, ErrorAction
+from webhook.tenancy.snapshot import CacheState, Change, ErrorAction, slim
 
 log = logging.getLogger(__name__)
 
@@ -496,6 +496,52 @@ class WatchCache(Generic[T]):
         self._stop.wait(delay)
 
 
+CacheKey = tuple[str, str]  # (API group, resource)
+Subscriber = Callable[[Sequence[Change[Any]]], None]
+
+
+class KindCaches:
+    """One WatchCache per watched kind, whoever reads it.
+
+    The first reader of a kind creates its cache (`cache()`: how to list it, what to keep of
+    each object); a later reader gets the same cache and `subscribe()`s to its changes. So the
+    API server serves one list and one watch per kind, and the process keeps one copy of it.
+    Whoever created a cache starts and stops it.
+    """
+
+    def __init__(self) -> None:
+        self._caches: dict[CacheKey, WatchCache[Any]] = {}
+        self._subscribers: dict[CacheKey, list[Subscriber]] = {}
+        self._lock = threading.Lock()
+
+    def cache(
+        self, group: str, resource: str, create: Callable[[Subscriber], WatchCache[Any]]
+    ) -> tuple[WatchCache[Any], bool]:
+        """(the kind's cache, whether this call created it); `create` gets the callback
+        that tells every subscriber about each change."""
+        key = (group, resource)
+        with self._lock:
+            existing = self._caches.get(key)
+            if existing is not None:
+                return existing, False
+            subscribers = self._subscribers.setdefault(key, [])
+
+            def tell(changes: Sequence[Change[Any]]) -> None:
+                for subscriber in tuple(subscribers):
+                    subscriber(changes)
+
+            created = self._caches[key] = create(tell)
+            return created, True
+
+    def subscribe(self, group: str, resource: str, subscriber: Subscriber) -> None:
+        with self._lock:
+            self._subscribers.setdefault((group, resource), []).append(subscriber)
+
+    def watched(self) -> dict[CacheKey, str]:
+        """(group, resource) -> the cache's name, for every kind watched."""
+        return {key: cache.resource for key, cache in self._caches.items()}
+
+
 def _namespace_labels(obj: Mapping[str, Any]) -> Labels:
     labels = (obj.get("metadata") or {}).get("labels")
     if not isinstance(labels, Mapping) or not labels:
@@ -520,8 +566,12 @@ class ClusterView:
         stale_after: float = 60.0,
         tuning: WatchTuning | None = None,
         max_lookups: int = 8,
+        caches: KindCaches | None = None,
     ) -> None:
         self._api = api_client
+        # The VirtualService and route caches keep slim objects, not only their host keys, so
+        # the audit reads the same caches (webhook.cluster.auditwatch) instead of its own.
+        self.caches = caches if caches is not None else KindCaches()
         self._stale_after = stale_after
         self._tuning = tuning or WatchTuning()
         self._route_index = LiveRouteIndex()
@@ -531,29 +581,72 @@ class ClusterView:
         self._lookup_slots = threading.BoundedSemaphore(max_lookups)
         self._lookups: dict[str, Future[Labels | None]] = {}
         self._lookups_lock = threading.Lock()
-        self._namespace_cache: WatchCache[Labels] = WatchCache(
+        self._namespace_cache: WatchCache[Labels] = self._own(
+            "",
             "namespaces",
-            lambda: self._core.list_namespace,
-            _namespace_labels,
-            tuning=self._tuning,
-        )
-        self._vs_cache: WatchCache[frozenset[str]] = WatchCache(
-            f"virtualservices.{ISTIO_GROUP}",
-            self._connect_virtualservices,
-            functools.partial(route_keys, hosts_field="hosts", host_key=host_key),
-            on_change=self._route_index.updater("VirtualService"),
-            tuning=self._tuning,
-        )
-        self._gateway_caches: dict[str, WatchCache[frozenset[str]]] = {
-            route.plural: WatchCache(
-                route.resource,
-                functools.partial(self._connect_gateway_route, route),
-                functools.partial(route_keys, hosts_field=route.hosts_field, host_key=host_key),
-                on_change=self._route_index.updater(route.kind),
+            lambda tell: WatchCache(
+                "namespaces",
+                lambda: self._core.list_namespace,
+                _namespace_labels,
+                on_change=tell,
                 tuning=self._tuning,
+            ),
+        )
+        self._vs_cache: WatchCache[Mapping[str, Any]] = self._own(
+            ISTIO_GROUP,
+            "virtualservices",
+            lambda tell: WatchCache(
+                f"virtualservices.{ISTIO_GROUP}",
+                self._connect_virtualservices,
+                lambda obj: slim(obj, f"{ISTIO_GROUP}/{self._vs_version}", "VirtualService"),
+                on_change=tell,
+                tuning=self._tuning,
+            ),
+        )
+        self.caches.subscribe(
+            ISTIO_GROUP,
+            "virtualservices",
+            self._route_index.updater(
+                "VirtualService",
+                functools.partial(route_keys, hosts_field="hosts", host_key=host_key),
+            ),
+        )
+        self._gateway_caches: dict[str, WatchCache[Mapping[str, Any]]] = {}
+        for route in GATEWAY_ROUTES:
+            self._gateway_caches[route.plural] = self._own(
+                route.group,
+                route.plural,
+                functools.partial(self._gateway_route_cache, route),
             )
-            for route in GATEWAY_ROUTES
-        }
+            self.caches.subscribe(
+                route.group,
+                route.plural,
+                self._route_index.updater(
+                    route.kind,
+                    functools.partial(route_keys, hosts_field=route.hosts_field, host_key=host_key),
+                ),
+            )
+
+    def _own(
+        self, group: str, resource: str, create: Callable[[Subscriber], WatchCache[Any]]
+    ) -> WatchCache[Any]:
+        cache, created = self.caches.cache(group, resource, create)
+        if not created:
+            raise RuntimeError(f"{cache.resource} is already watched: the tenancy view owns it")
+        return cache
+
+    def _gateway_route_cache(self, route: RoutingResource, tell: Subscriber) -> WatchCache[Any]:
+        def convert(obj: Mapping[str, Any]) -> Mapping[str, Any]:
+            version = self._route_versions.get(route.plural, "")
+            return slim(obj, f"{route.group}/{version}", route.kind)
+
+        return WatchCache(
+            route.resource,
+            functools.partial(self._connect_gateway_route, route),
+            convert,
+            on_change=tell,
+            tuning=self._tuning,
+        )
 
     @property
     def namespaces(self) -> Mapping[str, Labels]:

@@ -205,3 +205,25 @@ def reindex(
         for key in new_keys - old_keys:
             result[key] = result.get(key, frozenset()) | {member}
     return result
+
+
+# What a cache keeps of an object's metadata: what judging reads (the audit) beside the spec
+# (the host index); the rest, managedFields above all, is dropped.
+_METADATA_KEYS = ("name", "generateName", "namespace", "uid", "labels", "annotations")
+
+
+def slim(obj: Mapping[str, Any], api_version: str, kind: str) -> dict[str, Any]:
+    """What the watch caches keep of a stored object: apiVersion, kind, some metadata, spec.
+
+    List items of built-in kinds carry no apiVersion or kind, so the caller's are the default.
+    """
+    metadata = obj.get("metadata")
+    metadata = metadata if isinstance(metadata, Mapping) else {}
+    kept: dict[str, Any] = {
+        "apiVersion": obj.get("apiVersion") or api_version,
+        "kind": obj.get("kind") or kind,
+        "metadata": {k: metadata[k] for k in _METADATA_KEYS if k in metadata},
+    }
+    if "spec" in obj:
+        kept["spec"] = obj["spec"]
+    return kept
