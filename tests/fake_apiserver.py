@@ -1,17 +1,21 @@
-"""A fake Kubernetes API server that speaks enough HTTP for the real client's list/watch/get.
+"""A fake Kubernetes API server that speaks enough HTTP for the real client: discovery, and
+list (paged), watch, get, create, replace, server-side apply and delete of whatever it serves.
 
-Besides Namespaces and VirtualServices it serves the Gateway API routes that carry hostnames,
-each in the versions a test chooses, and can start serving one later (a CRD installed late).
+One store keeps the objects of every resource, by (group, plural), whether or not the
+resource is served (etcd keeps custom resources while their CRD is away). Served are:
+Namespaces; VirtualServices and the Gateway API routes that carry hostnames, each in the
+versions a test chooses (a route can start being served later: a CRD installed late); the
+kinds every API server serves (BUILT_IN_KINDS); and any kind a test serves with serve_kind()
+or add_object().
 
-It also stores Secrets (GET/POST/PUT, with resourceVersion preconditions) and webhook
-configurations (GET/PATCH), for the certificate manager."""
+Secrets (GET/POST/PUT, with resourceVersion preconditions) and webhook configurations
+(GET/PATCH) are kept apart, for the certificate manager."""
 
 from __future__ import annotations
 
 import base64
 import contextlib
 import copy
-import functools
 import json
 import queue
 import re
@@ -40,10 +44,19 @@ DEFAULT_GATEWAY_ROUTES: Mapping[str, Sequence[str]] = {
     GRPCROUTES: ("v1",),
     TLSROUTES: ("v1alpha2",),
 }
+# (group, version, plural, kind) served by every API server, without CRDs (besides Namespaces).
+BUILT_IN_KINDS = (
+    ("", "v1", "resourcequotas", "ResourceQuota"),
+    ("", "v1", "limitranges", "LimitRange"),
+    ("networking.k8s.io", "v1", "networkpolicies", "NetworkPolicy"),
+    ("coordination.k8s.io", "v1", "leases", "Lease"),
+)
 
-_NAMESPACE_PATH = re.compile(r"/api/v1/namespaces/([^/]+)")
-_VS_PATH = re.compile(rf"/apis/{re.escape(ISTIO_GROUP)}/([^/]+)/virtualservices")
-_GATEWAY_PATH = re.compile(rf"/apis/{re.escape(GATEWAY_GROUP)}/([^/]+)(?:/([^/]+))?")
+_OBJECT_PATH = re.compile(
+    r"(?:/api/(?P<core_version>v1)|/apis/(?P<group>[^/]+)/(?P<version>[^/]+))"
+    r"(?:/namespaces/(?P<namespace>[^/]+))?/(?P<plural>[^/]+)(?:/(?P<name>[^/]+))?"
+)
+_DISCOVERY_PATH = re.compile(r"/api/(?P<core_version>v1)|/apis/(?P<group>[^/]+)/(?P<version>[^/]+)")
 _SECRETS_PATH = re.compile(r"/api/v1/namespaces/([^/]+)/secrets(?:/([^/]+))?")
 WEBHOOK_KINDS = {
     "validatingwebhookconfigurations": "ValidatingWebhookConfiguration",
@@ -53,12 +66,13 @@ _WEBHOOK_PATH = re.compile(
     r"/apis/admissionregistration\.k8s\.io/v1/(validatingwebhookconfigurations|"
     r"mutatingwebhookconfigurations)/([^/]+)"
 )
-_STORED_OBJECT_PATH = re.compile(
-    r"/(?:api/(?P<core>v1)|apis/(?P<group>[^/]+)/(?P<gv>[^/]+))"
-    r"(?:/namespaces/(?P<ns>[^/]+))?/(?P<resource>[^/]+)(?:/(?P<name>[^/]+))?"
-)
 _WATCH_POLL = 0.05
 _HANG_LIMIT = 30.0
+
+Resource = tuple[str, str]  # (group, plural): what the store keeps objects by
+_NAMESPACES: Resource = ("", NAMESPACES)
+_VIRTUALSERVICES: Resource = (ISTIO_GROUP, VIRTUALSERVICES)
+_GATEWAY_ROUTES: tuple[Resource, ...] = tuple((GATEWAY_GROUP, r) for r in GATEWAY_ROUTE_KINDS)
 
 
 @dataclass(frozen=True)
@@ -74,24 +88,72 @@ class RecordedRequest:
         return self.query.get("watch") in ("true", "1")
 
 
+@dataclass(frozen=True)
+class AppliedPatch:
+    """A server-side apply request as received."""
+
+    path: str
+    content_type: str
+    query: Mapping[str, str]
+    body: Any
+
+
 @dataclass
 class _Watcher:
-    resource: str
+    resource: Resource
+    namespace: str | None  # None: every namespace
     bookmarks: bool
     events: queue.SimpleQueue[tuple[str, dict[str, Any] | None]] = field(
         default_factory=queue.SimpleQueue
     )
 
+    @property
+    def plural(self) -> str:
+        return self.resource[1]
+
+    def sees(self, obj: Mapping[str, Any]) -> bool:
+        return self.namespace in (None, obj["metadata"].get("namespace"))
+
 
 @dataclass
 class _Collection:
-    kind: str
-    namespaced: bool
+    """The stored objects of one resource, by "namespace/name" (or name), and who last wrote
+    each (whose fields an apply without force conflicts with); the events a watch from a
+    resourceVersion replays; and the faults its next watch meets. A write stores a new dict:
+    stored objects are never changed in place."""
+
     objects: dict[str, dict[str, Any]] = field(default_factory=dict)
+    managers: dict[str, str] = field(default_factory=dict)
     log: list[tuple[int, str, dict[str, Any]]] = field(default_factory=list)
     compacted: int = 0
     expire_next_watch: bool = False
     fail_next_watch: int | None = None
+
+
+@dataclass(frozen=True)
+class _Target:
+    """What a request path names: a served resource in one version, in one namespace or all,
+    and one object of it or the collection."""
+
+    group: str
+    version: str
+    plural: str
+    kind: str
+    namespace: str | None
+    name: str | None
+
+    @property
+    def resource(self) -> Resource:
+        return self.group, self.plural
+
+    @property
+    def api_version(self) -> str:
+        return f"{self.group}/{self.version}" if self.group else self.version
+
+    @property
+    def key(self) -> str:
+        assert self.name is not None
+        return _key(self.namespace, self.name)
 
 
 def _status(code: int, reason: str, message: str) -> dict[str, Any]:
@@ -183,10 +245,9 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 class FakeApiServer:
-    """Namespaces, VirtualServices and Gateway API routes over HTTP on 127.0.0.1, with fault
-    injection.
+    """The API over HTTP on 127.0.0.1, with fault injection.
 
-    Resource versions are one counter across all collections, as in etcd. `gateway_routes`
+    Resource versions are one counter across all resources, as in etcd. `gateway_routes`
     maps each route resource to the versions it is served in (absent: its CRD is not
     installed); the group's versions are listed in the order first named there, and the
     preferred one is `gateway_preferred_version` or else the first.
@@ -215,17 +276,25 @@ class FakeApiServer:
         self.no_delay = False
         self._lock = threading.Lock()
         self._rv = 100
-        self._collections = {
-            NAMESPACES: _Collection("Namespace", namespaced=False),
-            VIRTUALSERVICES: _Collection("VirtualService", namespaced=True),
-            **{r: _Collection(kind, namespaced=True) for r, kind in GATEWAY_ROUTE_KINDS.items()},
+        # The one object store. The resources the watch faults are for are there from the
+        # start (faults name them by plural); any other is added when served or written.
+        self._store: dict[Resource, _Collection] = {
+            resource: _Collection()
+            for resource in (_NAMESPACES, _VIRTUALSERVICES, *_GATEWAY_ROUTES)
         }
+        # What is served besides Namespaces, VirtualServices (in istio_versions) and the
+        # Gateway API routes (in _gateway_routes): (group, version) -> plural -> kind.
+        self._served_kinds: dict[tuple[str, str], dict[str, str]] = {}
+        for group, version, plural, kind in BUILT_IN_KINDS:
+            self._served_kinds.setdefault((group, version), {})[plural] = kind
+        self._applies: list[AppliedPatch] = []
         self._watchers: list[_Watcher] = []
         self._requests: list[RecordedRequest] = []
-        self._pages: dict[str, list[dict[str, Any]]] = {}
-        self._page_rv: dict[str, int] = {}
+        # The items and resourceVersion of the latest paged list of each (resource, namespace,
+        # label selector): its continue tokens are offsets into that snapshot.
+        self._pages: dict[tuple[Resource, str | None, str], tuple[int, list[dict[str, Any]]]] = {}
         self._connections: set[socket.socket] = set()
-        self._held: list[tuple[str, str, dict[str, Any]]] | None = None
+        self._held: list[tuple[Resource, str, dict[str, Any]]] | None = None
         self._expire_next_continue = False
         self._secrets: dict[str, dict[str, Any]] = {}
         self._webhook_configs: dict[tuple[str, str], dict[str, Any]] = {}
@@ -237,8 +306,6 @@ class FakeApiServer:
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
         self.port = 0
-        # Other resources, by (group, resource) then "namespace/name": see add_object().
-        self._objects: dict[tuple[str, str], dict[str, dict[str, Any]]] = {}
 
     # --- lifecycle ---------------------------------------------------------------------------
 
@@ -304,22 +371,22 @@ class FakeApiServer:
             return str(self._rv)
 
     def add_namespace(self, name: str, labels: Mapping[str, str] | None = None) -> str:
-        return self._write(NAMESPACES, "ADDED", _namespace(name, labels))
+        return self._write(_NAMESPACES, "ADDED", _namespace(name, labels))
 
     def update_namespace(self, name: str, labels: Mapping[str, str] | None) -> str:
-        return self._write(NAMESPACES, "MODIFIED", _namespace(name, labels))
+        return self._write(_NAMESPACES, "MODIFIED", _namespace(name, labels))
 
     def delete_namespace(self, name: str) -> str:
-        return self._write(NAMESPACES, "DELETED", _namespace(name, None))
+        return self._write(_NAMESPACES, "DELETED", _namespace(name, None))
 
     def add_virtualservice(self, namespace: str, name: str, hosts: Iterable[str]) -> str:
-        return self._write(VIRTUALSERVICES, "ADDED", _virtualservice(namespace, name, hosts))
+        return self._write(_VIRTUALSERVICES, "ADDED", _virtualservice(namespace, name, hosts))
 
     def update_virtualservice(self, namespace: str, name: str, hosts: Iterable[str]) -> str:
-        return self._write(VIRTUALSERVICES, "MODIFIED", _virtualservice(namespace, name, hosts))
+        return self._write(_VIRTUALSERVICES, "MODIFIED", _virtualservice(namespace, name, hosts))
 
     def delete_virtualservice(self, namespace: str, name: str) -> str:
-        return self._write(VIRTUALSERVICES, "DELETED", _virtualservice(namespace, name, ()))
+        return self._write(_VIRTUALSERVICES, "DELETED", _virtualservice(namespace, name, ()))
 
     # Gateway API routes: stored whether or not their resource is served, as etcd keeps CRs.
 
@@ -336,59 +403,147 @@ class FakeApiServer:
     def add_route(
         self, resource: str, namespace: str, name: str, hostnames: Iterable[str] | None
     ) -> str:
-        return self._write(resource, "ADDED", _route(namespace, name, hostnames))
+        return self._write((GATEWAY_GROUP, resource), "ADDED", _route(namespace, name, hostnames))
 
     def update_route(
         self, resource: str, namespace: str, name: str, hostnames: Iterable[str] | None
     ) -> str:
-        return self._write(resource, "MODIFIED", _route(namespace, name, hostnames))
+        route = _route(namespace, name, hostnames)
+        return self._write((GATEWAY_GROUP, resource), "MODIFIED", route)
 
     def delete_route(self, resource: str, namespace: str, name: str) -> str:
-        return self._write(resource, "DELETED", _route(namespace, name, ()))
+        return self._write((GATEWAY_GROUP, resource), "DELETED", _route(namespace, name, ()))
 
-    def _write(self, resource: str, event_type: str, obj: dict[str, Any]) -> str:
+    # Any kind: served once registered (built-in ones from the start, CRDs when a test
+    # "installs" them), stored whether served or not.
+
+    def serve_kind(self, group: str, version: str, plural: str, kind: str) -> None:
+        """Serve a kind from now on (installing its CRD)."""
         with self._lock:
-            coll = self._collections[resource]
-            meta = obj["metadata"]
-            key = _key(meta.get("namespace"), meta["name"])
-            if event_type == "DELETED":
-                obj = coll.objects.pop(key)
-            elif event_type == "ADDED" and key in coll.objects:
-                raise ValueError(f"{resource} {key} already exists")
-            elif event_type == "MODIFIED" and key not in coll.objects:
-                raise ValueError(f"{resource} {key} does not exist")
-            self._rv += 1
-            obj = {**obj, "metadata": {**obj["metadata"], "resourceVersion": str(self._rv)}}
-            if event_type != "DELETED":
-                coll.objects[key] = obj
-            coll.log.append((self._rv, event_type, obj))
-            if self._held is not None:
-                self._held.append((resource, event_type, obj))
-            else:
-                self._notify(resource, event_type, obj)
-            return str(self._rv)
+            self._served_kinds.setdefault((group, version), {})[plural] = kind
+            self._collection((group, plural))
 
-    def _notify(self, resource: str, event_type: str, obj: dict[str, Any]) -> None:
+    def put_object(
+        self, group: str, plural: str, obj: Mapping[str, Any], manager: str = "kubectl"
+    ) -> str:
+        """Write an object directly as `manager` (someone else's edit); its resourceVersion."""
+        with self._lock:
+            return self._put((group, plural), copy.deepcopy(dict(obj)), manager)
+
+    def add_object(self, group: str, plural: str, obj: Mapping[str, Any]) -> str:
+        """Store an object that carries its apiVersion and kind, and serve its kind in that
+        version from now on (a fixture's object of a kind the cluster has)."""
+        version = str(obj["apiVersion"]).rpartition("/")[2]
+        self.serve_kind(group, version, plural, str(obj["kind"]))
+        return self.put_object(group, plural, obj)
+
+    def stored_object(
+        self, group: str, plural: str, namespace: str, name: str
+    ) -> dict[str, Any] | None:
+        with self._lock:
+            obj = self._collection((group, plural)).objects.get(_key(namespace, name))
+            return copy.deepcopy(obj) if obj is not None else None
+
+    def stored_objects(self, group: str, plural: str) -> dict[tuple[str, str], dict[str, Any]]:
+        """(namespace, name) -> object, for every stored object of the kind."""
+        with self._lock:
+            return {
+                (obj["metadata"].get("namespace", ""), obj["metadata"]["name"]): copy.deepcopy(obj)
+                for obj in self._collection((group, plural)).objects.values()
+            }
+
+    def remove_object(self, group: str, plural: str, namespace: str, name: str) -> None:
+        with self._lock:
+            self._remove((group, plural), _key(namespace, name))
+
+    @property
+    def applies(self) -> list[AppliedPatch]:
+        """Every server-side apply request received, in order."""
+        with self._lock:
+            return list(self._applies)
+
+    def _write(self, resource: Resource, event_type: str, obj: dict[str, Any]) -> str:
+        """A test's ADDED, MODIFIED or DELETED, which must fit what is stored."""
+        meta = obj["metadata"]
+        key = _key(meta.get("namespace"), meta["name"])
+        with self._lock:
+            stored = key in self._collection(resource).objects
+            if event_type == "ADDED" and stored:
+                raise ValueError(f"{resource[1]} {key} already exists")
+            if event_type == "MODIFIED" and not stored:
+                raise ValueError(f"{resource[1]} {key} does not exist")
+            if event_type == "DELETED":
+                self._remove(resource, key)  # KeyError when it does not exist
+                return str(self._rv)
+            return self._put(resource, obj)
+
+    # The store's writes and their events (lock held).
+
+    def _collection(self, resource: Resource) -> _Collection:
+        return self._store.setdefault(resource, _Collection())
+
+    def _named(self, plural: str) -> _Collection:
+        """The collection of the one resource with this plural (faults name it so)."""
+        found = [coll for (_, p), coll in self._store.items() if p == plural]
+        if len(found) != 1:
+            raise KeyError(f"{len(found)} stored resources are called {plural!r}")
+        return found[0]
+
+    def _put(self, resource: Resource, obj: dict[str, Any], manager: str = "kubectl") -> str:
+        """Store `obj` (created or replaced) at a new resourceVersion, as written by `manager`.
+        It keeps the uid it had, else gets the one it carries or a made-up one."""
+        coll = self._collection(resource)
+        meta = obj["metadata"]
+        namespace, name = meta.get("namespace"), meta["name"]
+        key = _key(namespace, name)
+        old = coll.objects.get(key)
+        made_up = "-".join(("uid", *resource, *([namespace] if namespace else []), name))
+        uid = (old or obj)["metadata"].get("uid") or made_up
+        self._rv += 1
+        stored = {**obj, "metadata": {**meta, "resourceVersion": str(self._rv), "uid": uid}}
+        coll.objects[key] = stored
+        coll.managers[key] = manager
+        self._event(resource, "ADDED" if old is None else "MODIFIED", stored)
+        return str(self._rv)
+
+    def _remove(self, resource: Resource, key: str) -> None:
+        """Delete a stored object (KeyError if there is none) at a new resourceVersion."""
+        coll = self._collection(resource)
+        gone = coll.objects.pop(key)
+        coll.managers.pop(key, None)
+        self._rv += 1
+        gone = {**gone, "metadata": {**gone["metadata"], "resourceVersion": str(self._rv)}}
+        self._event(resource, "DELETED", gone)
+
+    def _event(self, resource: Resource, event_type: str, obj: dict[str, Any]) -> None:
+        self._collection(resource).log.append((self._rv, event_type, obj))
+        if self._held is not None:
+            self._held.append((resource, event_type, obj))
+        else:
+            self._notify(resource, event_type, obj)
+
+    def _notify(self, resource: Resource, event_type: str, obj: dict[str, Any]) -> None:
         for watcher in self._watchers:
-            if watcher.resource == resource:
+            if watcher.resource == resource and watcher.sees(obj):
                 watcher.events.put((event_type, obj))
 
     # --- faults ------------------------------------------------------------------------------
+    # A resource is named by its plural here (those of the resources watched are unique).
 
     def expire_next_watch(self, resource: str) -> None:
         """The next watch gets a 200 stream holding one ERROR event with a 410 Status."""
         with self._lock:
-            self._collections[resource].expire_next_watch = True
+            self._named(resource).expire_next_watch = True
 
     def fail_next_watch(self, resource: str, code: int = 410) -> None:
         """The next watch request is answered with an HTTP error status (no stream)."""
         with self._lock:
-            self._collections[resource].fail_next_watch = code
+            self._named(resource).fail_next_watch = code
 
     def compact(self, resource: str) -> None:
         """Forget history: any watch from a resourceVersion before now gets 410 Expired."""
         with self._lock:
-            self._collections[resource].compacted = self._rv
+            self._named(resource).compacted = self._rv
 
     def expire_open_watches(self, resource: str) -> None:
         """Send an ERROR 410 event down every open watch of `resource`, then end it."""
@@ -402,14 +557,13 @@ class FakeApiServer:
         """Send a BOOKMARK at the current resourceVersion to watches that allow bookmarks."""
         with self._lock:
             rv = str(self._rv)
-        kind = self._collections[resource].kind
-        self._broadcast(resource, "BOOKMARK", {"kind": kind, "metadata": {"resourceVersion": rv}})
+        self._broadcast(resource, "BOOKMARK", {"metadata": {"resourceVersion": rv}})
         return rv
 
     def drop_watches(self, resource: str | None = None) -> int:
         """Cut open watch connections without the closing chunk; returns how many."""
         with self._lock:
-            targets = [w for w in self._watchers if resource in (None, w.resource)]
+            targets = [w for w in self._watchers if resource in (None, w.plural)]
         for watcher in targets:
             watcher.events.put(("DROP", None))
         return len(targets)
@@ -430,10 +584,10 @@ class FakeApiServer:
             for resource, event_type, obj in held:
                 self._notify(resource, event_type, obj)
 
-    def _broadcast(self, resource: str, event_type: str, obj: dict[str, Any]) -> None:
+    def _broadcast(self, plural: str, event_type: str, obj: dict[str, Any]) -> None:
         with self._lock:
             for watcher in self._watchers:
-                if watcher.resource == resource and (event_type != "BOOKMARK" or watcher.bookmarks):
+                if watcher.plural == plural and (event_type != "BOOKMARK" or watcher.bookmarks):
                     watcher.events.put((event_type, obj))
 
     # --- inspection --------------------------------------------------------------------------
@@ -453,7 +607,7 @@ class FakeApiServer:
 
     def open_watches(self, resource: str) -> int:
         with self._lock:
-            return sum(1 for w in self._watchers if w.resource == resource)
+            return sum(1 for w in self._watchers if w.plural == resource)
 
     # --- Secrets and webhook configurations -------------------------------------------------
 
@@ -714,6 +868,8 @@ class FakeApiServer:
         if self._stopping.is_set():
             handler.abort()
             return
+        if self._answer_fault(handler, "GET", path):
+            return
         if path == "/apis":
             groups = [self._api_group()] if self.istio_versions else []
             if self._gateway_routes:
@@ -724,23 +880,16 @@ class FakeApiServer:
                 handler.send_json(200, self._api_group())
             else:
                 handler.send_json(404, _status(404, "NotFound", "the server could not find it"))
-        elif path == "/api/v1/namespaces":
-            self._collection(handler, NAMESPACES, "v1", query)
-        elif match := _NAMESPACE_PATH.fullmatch(path):
-            self._get_namespace(handler, match.group(1))
-        elif (match := _VS_PATH.fullmatch(path)) and match.group(1) in self.istio_versions:
-            self._collection(handler, VIRTUALSERVICES, f"{ISTIO_GROUP}/{match.group(1)}", query)
-        elif match := _GATEWAY_PATH.fullmatch(path):
-            self._gateway(handler, match.group(1), match.group(2), query)
-        elif self._answer_fault(handler, "GET", path):
-            return
         elif (match := _SECRETS_PATH.fullmatch(path)) and match.group(2):
             self._get_secret(handler, match.group(1), match.group(2))
         elif match := _WEBHOOK_PATH.fullmatch(path):
             self._get_webhook(handler, match.group(1), match.group(2))
-        elif self._serve_object(handler, path, query):
-            return
-        elif not self._read_object(handler, path, query):
+        elif match := _DISCOVERY_PATH.fullmatch(path):
+            version = match.group("version") or match.group("core_version")
+            self._discovery(handler, match.group("group") or "", version)
+        elif target := self._target(path):
+            self._read(handler, target, query)
+        else:
             handler.send_json(404, _status(404, "NotFound", "the server could not find it"))
 
     def _api_group(self) -> dict[str, Any]:
@@ -772,30 +921,74 @@ class FakeApiServer:
             },
         }
 
-    def _gateway(
-        self, handler: _Handler, version: str, resource: str | None, query: Mapping[str, str]
-    ) -> None:
-        """/apis/<group>/<version> (the resources served there) and the route collections."""
-        served = [r for r, versions in self._gateway_routes.items() if version in versions]
-        if resource is None and served:
-            resources = [
-                {
-                    "name": r,
-                    "singularName": GATEWAY_ROUTE_KINDS[r].lower(),
-                    "namespaced": True,
-                    "kind": GATEWAY_ROUTE_KINDS[r],
-                    "verbs": ["delete", "get", "list", "patch", "create", "update", "watch"],
-                }
-                for r in served
-            ]
-            body = {"kind": "APIResourceList", "apiVersion": "v1", "resources": resources}
-            handler.send_json(200, {**body, "groupVersion": f"{GATEWAY_GROUP}/{version}"})
-        elif resource in served:
-            self._collection(handler, resource, f"{GATEWAY_GROUP}/{version}", query)
-        else:
-            handler.send_json(404, _status(404, "NotFound", "the server could not find it"))
+    def _served(self, group: str, version: str) -> dict[str, str]:
+        """plural -> kind of what /api/v1 or /apis/<group>/<version> serves now (lock held)."""
+        served = dict(self._served_kinds.get((group, version), {}))
+        if (group, version) == ("", "v1"):
+            served[NAMESPACES] = "Namespace"
+        if group == ISTIO_GROUP and version in self.istio_versions:
+            served[VIRTUALSERVICES] = "VirtualService"
+        if group == GATEWAY_GROUP:
+            for plural, versions in self._gateway_routes.items():
+                if version in versions:
+                    served[plural] = GATEWAY_ROUTE_KINDS[plural]
+        return served
 
-    def _get_namespace(self, handler: _Handler, name: str) -> None:
+    def _target(self, path: str) -> _Target | None:
+        """What a path of a served resource names, else None."""
+        match = _OBJECT_PATH.fullmatch(path)
+        if match is None:
+            return None
+        group = match.group("group") or ""
+        version = match.group("version") or match.group("core_version")
+        plural = match.group("plural")
+        with self._lock:
+            kind = self._served(group, version).get(plural)
+        if kind is None:
+            return None
+        return _Target(group, version, plural, kind, match.group("namespace"), match.group("name"))
+
+    def _discovery(self, handler: _Handler, group: str, version: str) -> None:
+        """/api/v1 or /apis/<group>/<version>: the resources served there."""
+        with self._lock:
+            served = self._served(group, version)
+        if not served:
+            handler.send_json(404, _status(404, "NotFound", "the server could not find it"))
+            return
+        resources = [
+            {
+                "name": plural,
+                "singularName": kind.lower(),
+                "namespaced": plural != NAMESPACES,
+                "kind": kind,
+                "verbs": ["delete", "get", "list", "patch", "create", "update", "watch"],
+            }
+            for plural, kind in served.items()
+        ]
+        group_version = f"{group}/{version}" if group else version
+        body = {"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": group_version}
+        handler.send_json(200, {**body, "resources": resources})
+
+    def _read(self, handler: _Handler, target: _Target, query: Mapping[str, str]) -> None:
+        if target.name is None and query.get("watch") in ("true", "1"):
+            self._watch(handler, target, query)
+            return
+        if target.name is None:
+            self._list(handler, target, query)
+            return
+        if target.resource == _NAMESPACES and self._namespace_fault(handler):
+            return
+        with self._lock:
+            obj = self._collection(target.resource).objects.get(target.key)
+        if obj is None:
+            message = f'{target.plural} "{target.name}" not found'
+            handler.send_json(404, _status(404, "NotFound", message))
+        else:
+            handler.send_json(200, _render(obj, target.api_version, target.kind))
+
+    def _namespace_fault(self, handler: _Handler) -> bool:
+        """namespace_get_fault and namespace_get_delay, on a GET of one Namespace; whether the
+        fault answered it."""
         fault = self.namespace_get_fault
         if fault == "hang":
             deadline = time.monotonic() + _HANG_LIMIT
@@ -803,72 +996,58 @@ class FakeApiServer:
                 if self._stopping.wait(_WATCH_POLL):
                     break
             handler.abort()
-            return
+            return True
         if isinstance(fault, int):
             handler.send_json(fault, _status(fault, "InternalError", "injected failure"))
-            return
+            return True
         if self.namespace_get_delay:
             time.sleep(self.namespace_get_delay)
-        with self._lock:
-            obj = self._collections[NAMESPACES].objects.get(name)
-        if obj is None:
-            handler.send_json(404, _status(404, "NotFound", f'namespaces "{name}" not found'))
-        else:
-            handler.send_json(200, _render(obj, "v1", "Namespace"))
+        return False
 
-    def _collection(
-        self, handler: _Handler, resource: str, api_version: str, query: Mapping[str, str]
-    ) -> None:
-        if query.get("watch") in ("true", "1"):
-            self._watch(handler, resource, api_version, query)
-        else:
-            self._list(handler, resource, api_version, query)
-
-    def _list(
-        self, handler: _Handler, resource: str, api_version: str, query: Mapping[str, str]
-    ) -> None:
-        coll = self._collections[resource]
+    def _list(self, handler: _Handler, target: _Target, query: Mapping[str, str]) -> None:
+        """A page of the objects in one namespace or all, matching the label selector. The first
+        page takes a snapshot; a continue token is the offset of the next item in it."""
+        selector = query.get("labelSelector") or ""
         token = query.get("continue")
         limit = int(query.get("limit") or 0)
+        snapshot_key = (target.resource, target.namespace, selector)
         with self._lock:
             if token:
-                snapshot_id, _, offset_text = token.partition(":")
                 expired, self._expire_next_continue = self._expire_next_continue, False
-                if expired or snapshot_id not in self._pages:
+                snapshot = self._pages.get(snapshot_key)
+                if expired or snapshot is None or not token.isdigit():
                     gone = _status(410, "Expired", "the provided continue parameter is too old")
                     handler.send_json(410, gone)
                     return
-                items, rv = self._pages[snapshot_id], self._page_rv[snapshot_id]
-                offset = int(offset_text)
+                (rv, items), offset = snapshot, int(token)
             else:
-                items = [coll.objects[k] for k in sorted(coll.objects)]
+                wanted = _selector(selector)
+                objects = self._collection(target.resource).objects
+                items = [
+                    obj
+                    for _, obj in sorted(objects.items())
+                    if target.namespace in (None, obj["metadata"].get("namespace"))
+                    and wanted(obj["metadata"].get("labels") or {})
+                ]
                 rv, offset = self._rv, 0
-                snapshot_id = str(len(self._page_rv) + 1)
-                self._pages[snapshot_id] = items
-                self._page_rv[snapshot_id] = rv
+                self._pages[snapshot_key] = rv, items
         page = items[offset : offset + limit] if limit else items[offset:]
         metadata: dict[str, Any] = {"resourceVersion": str(rv)}
         if limit and offset + limit < len(items):
-            metadata["continue"] = f"{snapshot_id}:{offset + limit}"
-        handler.send_json(
-            200,
-            {
-                "kind": f"{coll.kind}List",
-                "apiVersion": api_version,
-                "metadata": metadata,
-                "items": [_render(obj, api_version, coll.kind) for obj in page],
-            },
-        )
+            metadata["continue"] = str(offset + limit)
+        # Items carry no apiVersion and kind of their own, as in the real server's lists of
+        # built-in kinds (those of custom resources carry them): clients must not count on them.
+        body = {"kind": f"{target.kind}List", "apiVersion": target.api_version}
+        handler.send_json(200, {**body, "metadata": metadata, "items": [_bare(o) for o in page]})
 
-    def _watch(
-        self, handler: _Handler, resource: str, api_version: str, query: Mapping[str, str]
-    ) -> None:
-        coll = self._collections[resource]
+    def _watch(self, handler: _Handler, target: _Target, query: Mapping[str, str]) -> None:
         since_text = query.get("resourceVersion") or "0"
         since = int(since_text) if since_text.isdigit() else 0
         timeout = float(query.get("timeoutSeconds") or 1800)
-        watcher = _Watcher(resource, bookmarks=query.get("allowWatchBookmarks") == "true")
+        bookmarks = query.get("allowWatchBookmarks") == "true"
+        watcher = _Watcher(target.resource, target.namespace, bookmarks)
         with self._lock:
+            coll = self._collection(target.resource)
             failure, coll.fail_next_watch = coll.fail_next_watch, None
             expired = coll.expire_next_watch or 0 < since < coll.compacted
             coll.expire_next_watch = False
@@ -877,6 +1056,7 @@ class FakeApiServer:
                 backlog = [("ADDED", obj) for _, obj in sorted(coll.objects.items())]
             else:
                 backlog = [(t, obj) for rv, t, obj in coll.log if rv > since]
+            backlog = [(t, obj) for t, obj in backlog if watcher.sees(obj)]
             if failure is None and not expired:
                 self._watchers.append(watcher)
         if failure is not None:
@@ -893,8 +1073,8 @@ class FakeApiServer:
                 handler.end_chunked()
                 return
             for event_type, obj in backlog:
-                handler.write_event(event_type, _render(obj, api_version, coll.kind))
-            self._stream(handler, watcher, api_version, coll.kind, time.monotonic() + timeout)
+                handler.write_event(event_type, _render(obj, target.api_version, target.kind))
+            self._stream(handler, watcher, target, time.monotonic() + timeout)
         except OSError:
             handler.close_connection = True
         finally:
@@ -903,7 +1083,7 @@ class FakeApiServer:
                     self._watchers.remove(watcher)
 
     def _stream(
-        self, handler: _Handler, watcher: _Watcher, api_version: str, kind: str, deadline: float
+        self, handler: _Handler, watcher: _Watcher, target: _Target, deadline: float
     ) -> None:
         while True:
             remaining = deadline - time.monotonic()
@@ -920,289 +1100,75 @@ class FakeApiServer:
             if event_type == "DROP" or obj is None:
                 handler.abort()
                 return
-            if event_type in ("ERROR", "BOOKMARK"):
-                handler.write_event(event_type, obj)
-            else:
-                handler.write_event(event_type, _render(obj, api_version, kind))
             if event_type == "ERROR":
+                handler.write_event(event_type, obj)
                 handler.end_chunked()
                 return
-
-    # --- any namespaced kind: discovery, list, get, create, replace, apply, delete ------------
-    # What the tenant baseline and its Lease need. Kinds are served once registered
-    # (serve_kind); built-in ones are from the start, CRDs when a test "installs" them.
-
-    @functools.cached_property
-    def _kinds(self) -> _Kinds:
-        kinds = _Kinds()
-        for group, version, plural, kind in BUILT_IN_KINDS:
-            kinds.served.setdefault((group, version), {})[plural] = kind
-        return kinds
-
-    def serve_kind(self, group: str, version: str, plural: str, kind: str) -> None:
-        """Serve a kind from now on (installing its CRD)."""
-        with self._lock:
-            self._kinds.served.setdefault((group, version), {})[plural] = kind
-
-    def put_object(
-        self, group: str, plural: str, obj: Mapping[str, Any], manager: str = "kubectl"
-    ) -> str:
-        """Write an object directly as `manager` (someone else's edit); its resourceVersion."""
-        meta = obj["metadata"]
-        key = (group, plural, meta["namespace"], meta["name"])
-        with self._lock:
-            return self._store_object(key, copy.deepcopy(dict(obj)), manager)
-
-    def stored_object(
-        self, group: str, plural: str, namespace: str, name: str
-    ) -> dict[str, Any] | None:
-        with self._lock:
-            obj = self._kinds.objects.get((group, plural, namespace, name))
-            return copy.deepcopy(obj) if obj is not None else None
-
-    def stored_objects(self, group: str, plural: str) -> dict[tuple[str, str], dict[str, Any]]:
-        """(namespace, name) -> object, for every stored object of the kind."""
-        with self._lock:
-            return {
-                (ns, name): copy.deepcopy(obj)
-                for (g, p, ns, name), obj in self._kinds.objects.items()
-                if (g, p) == (group, plural)
-            }
-
-    def remove_object(self, group: str, plural: str, namespace: str, name: str) -> None:
-        with self._lock:
-            gone = self._kinds.objects.pop((group, plural, namespace, name))
-            self._kind_event("DELETED", (group, plural, namespace, name), gone)
-
-    @property
-    def applies(self) -> list[AppliedPatch]:
-        """Every server-side apply request received, in order."""
-        with self._lock:
-            return list(self._kinds.applies)
-
-    def _store_object(
-        self, key: tuple[str, str, str, str], obj: dict[str, Any], manager: str
-    ) -> str:
-        old = self._kinds.objects.get(key)
-        self._rv += 1
-        meta = {**obj["metadata"], "resourceVersion": str(self._rv)}
-        meta["uid"] = (old or {}).get("metadata", {}).get("uid") or f"uid-{'-'.join(key)}"
-        self._kinds.objects[key] = {**obj, "metadata": meta}
-        self._kinds.managers[key] = manager
-        self._kind_event("ADDED" if old is None else "MODIFIED", key, self._kinds.objects[key])
-        return str(self._rv)
-
-    def _kind_event(
-        self, event_type: str, key: tuple[str, str, str, str], obj: dict[str, Any]
-    ) -> None:
-        """Record a change of a served kind and send it to its watches (lock held)."""
-        if event_type == "DELETED":
-            self._rv += 1
-            obj = {**obj, "metadata": {**obj["metadata"], "resourceVersion": str(self._rv)}}
-        group, plural = key[0], key[1]
-        self._kinds.log.append((self._rv, group, plural, event_type, obj))
-        self._notify(_kind_watch(group, plural), event_type, obj)
-
-    def _kind_path(self, path: str) -> tuple[str, str, str, str | None, str | None] | None:
-        """(group, version, plural, namespace, name) of a served kind's path, else None."""
-        match = _OBJECT_PATH.fullmatch(path)
-        if match is None:
-            return None
-        group = match.group("group") or ""
-        version = match.group("version") or match.group("core_version") or ""
-        plural = match.group("plural")
-        with self._lock:
-            if plural not in self._kinds.served.get((group, version), {}):
-                return None
-        return group, version, plural, match.group("namespace"), match.group("name")
-
-    def _read_object(self, handler: _Handler, path: str, query: Mapping[str, str]) -> bool:
-        if discovery := _DISCOVERY_PATH.fullmatch(path):
-            group = discovery.group("group") or ""
-            version = discovery.group("version") or discovery.group("core_version") or ""
-            with self._lock:
-                served = dict(self._kinds.served.get((group, version), {}))
-            if group == ISTIO_GROUP and version in self.istio_versions:
-                served[VIRTUALSERVICES] = "VirtualService"
-            with self._lock:  # objects stored with add_object are served in any version
-                for (stored_group, plural), objects in self._objects.items():
-                    if stored_group == group and objects:
-                        served.setdefault(plural, str(next(iter(objects.values())).get("kind")))
-            if not served:
-                return False
-            resources = [
-                {"name": plural, "kind": kind, "namespaced": True}
-                for plural, kind in served.items()
-            ]
-            handler.send_json(
-                200,
-                {
-                    "kind": "APIResourceList",
-                    "groupVersion": path.split("/", 2)[2],
-                    "resources": resources,
-                },
-            )
-            return True
-        target = self._kind_path(path)
-        if target is None:
-            return False
-        group, version, plural, namespace, name = target
-        api_version = f"{group}/{version}" if group else version
-        kind = self._kinds.served[group, version][plural]
-        if name is None and namespace is None and query.get("watch") in ("true", "1"):
-            self._watch_kind(handler, group, plural, api_version, kind, query)
-            return True
-        with self._lock:
-            if name is None:
-                wanted = _selector(query.get("labelSelector") or "")
-                items = [
-                    _render(obj, api_version, kind)
-                    for (g, p, ns, _), obj in sorted(self._kinds.objects.items())
-                    if (g, p) == (group, plural)
-                    and namespace in (None, ns)
-                    and wanted(obj["metadata"].get("labels") or {})
-                ]
-                # Pages: `continue` is the offset of the next item (no snapshot; enough here).
-                offset = int(query.get("continue") or 0)
-                limit = int(query.get("limit") or 0) or len(items)
-                metadata: dict[str, Any] = {"resourceVersion": str(self._rv)}
-                if offset + limit < len(items):
-                    metadata["continue"] = str(offset + limit)
-                body = {
-                    "kind": f"{kind}List",
-                    "apiVersion": api_version,
-                    "metadata": metadata,
-                    "items": items[offset : offset + limit],
-                }
-                handler.send_json(200, body)
-                return True
-            assert namespace is not None
-            obj = copy.deepcopy(self._kinds.objects.get((group, plural, namespace, name)))
-        if obj is None:
-            handler.send_json(404, _status(404, "NotFound", f'{plural} "{name}" not found'))
-        else:
-            handler.send_json(200, _render(obj, api_version, kind))
-        return True
-
-    def _watch_kind(
-        self,
-        handler: _Handler,
-        group: str,
-        plural: str,
-        api_version: str,
-        kind: str,
-        query: Mapping[str, str],
-    ) -> None:
-        """A cluster-wide watch of a served kind, from the resourceVersion asked for."""
-        since_text = query.get("resourceVersion") or "0"
-        since = int(since_text) if since_text.isdigit() else 0
-        timeout = float(query.get("timeoutSeconds") or 1800)
-        watcher = _Watcher(_kind_watch(group, plural), bookmarks=False)
-        with self._lock:
-            if since == 0:
-                backlog = [
-                    ("ADDED", obj)
-                    for (g, p, _, _), obj in sorted(self._kinds.objects.items())
-                    if (g, p) == (group, plural)
-                ]
-            else:
-                backlog = [
-                    (t, obj)
-                    for rv, g, p, t, obj in self._kinds.log
-                    if rv > since and (g, p) == (group, plural)
-                ]
-            self._watchers.append(watcher)
-        try:
-            handler.start_chunked()
-            for event_type, obj in backlog:
-                handler.write_event(event_type, _render(obj, api_version, kind))
-            self._stream(handler, watcher, api_version, kind, time.monotonic() + timeout)
-        except OSError:
-            handler.close_connection = True
-        finally:
-            with self._lock:
-                if watcher in self._watchers:
-                    self._watchers.remove(watcher)
+            handler.write_event(event_type, _render(obj, target.api_version, target.kind))
 
     def _write_object(
         self, handler: _Handler, method: str, path: str, query: Mapping[str, str], body: Any
     ) -> bool:
-        target = self._kind_path(path)
-        if target is None or target[3] is None:
+        target = self._target(path)
+        if target is None:
             return False
-        group, version, plural, namespace, name = target
-        api_version = f"{group}/{version}" if group else version
-        kind = self._kinds.served[group, version][plural]
         content_type = (handler.headers.get("Content-Type") or "").split(";")[0].strip()
         with self._lock:
-            if method == "POST" and name is None:
-                code, answer = self._create_object(group, plural, namespace, body)
-            elif method == "PUT" and name is not None:
-                code, answer = self._replace_object(group, plural, namespace, name, body)
-            elif method == "PATCH" and name is not None:
-                self._kinds.applies.append(
+            if method == "POST" and target.name is None:
+                code, answer = self._create_object(target, body)
+            elif method == "PUT" and target.name is not None:
+                code, answer = self._replace_object(target, body)
+            elif method == "PATCH" and target.name is not None:
+                self._applies.append(
                     AppliedPatch(path, content_type, dict(query), copy.deepcopy(body))
                 )
-                code, answer = self._apply_object(
-                    (group, plural, namespace, name), content_type, query, body
-                )
-            elif method == "DELETE" and name is not None:
-                gone = self._kinds.objects.pop((group, plural, namespace, name), None)
-                if gone is None:
-                    code, answer = 404, _status(404, "NotFound", f'{plural} "{name}" not found')
-                else:
-                    self._kind_event("DELETED", (group, plural, namespace, name), gone)
-                    code, answer = 200, {"kind": "Status", "apiVersion": "v1", "status": "Success"}
+                code, answer = self._apply_object(target, content_type, query, body)
+            elif method == "DELETE" and target.name is not None:
+                code, answer = self._delete_object(target)
             else:
                 code, answer = 405, _status(405, "MethodNotAllowed", f"{method} {path}")
         if code < 300 and answer.get("kind") != "Status":
-            answer = _render(answer, api_version, kind)
+            answer = _render(answer, target.api_version, target.kind)
         handler.send_json(code, answer)
         return True
 
-    def _create_object(
-        self, group: str, plural: str, namespace: str, body: Any
-    ) -> tuple[int, dict[str, Any]]:
+    # The writes' checks and answers (lock held).
+
+    def _create_object(self, target: _Target, body: Any) -> tuple[int, dict[str, Any]]:
         meta = body.get("metadata") if isinstance(body, dict) else None
         name = meta.get("name") if isinstance(meta, dict) else None
         if not isinstance(name, str):
             return 400, _status(400, "BadRequest", "metadata.name is required")
-        key = (group, plural, namespace, name)
-        if key in self._kinds.objects:
-            return 409, _status(409, "AlreadyExists", f'{plural} "{name}" already exists')
-        obj = {k: v for k, v in body.items() if k not in ("apiVersion", "kind")}
-        obj["metadata"] = {**meta, "namespace": namespace}
-        self._store_object(key, obj, "create")
-        return 201, copy.deepcopy(self._kinds.objects[key])
+        objects = self._collection(target.resource).objects
+        key = _key(target.namespace, name)
+        if key in objects:
+            return 409, _status(409, "AlreadyExists", f'{target.plural} "{name}" already exists')
+        self._put(target.resource, _placed(body, target.namespace, name), "create")
+        return 201, objects[key]
 
-    def _replace_object(
-        self, group: str, plural: str, namespace: str, name: str, body: Any
-    ) -> tuple[int, dict[str, Any]]:
-        key = (group, plural, namespace, name)
-        current = self._kinds.objects.get(key)
+    def _replace_object(self, target: _Target, body: Any) -> tuple[int, dict[str, Any]]:
+        assert target.name is not None
+        objects = self._collection(target.resource).objects
+        current = objects.get(target.key)
         if current is None:
-            return 404, _status(404, "NotFound", f'{plural} "{name}" not found')
+            return 404, _status(404, "NotFound", f'{target.plural} "{target.name}" not found')
         wanted = (body.get("metadata") or {}).get("resourceVersion")
         if wanted and wanted != current["metadata"]["resourceVersion"]:
             message = (
-                f'Operation cannot be fulfilled on {plural} "{name}": the object has been modified'
+                f'Operation cannot be fulfilled on {target.plural} "{target.name}": the object '
+                "has been modified"
             )
             return 409, _status(409, "Conflict", message)
-        obj = {k: v for k, v in body.items() if k not in ("apiVersion", "kind")}
-        obj["metadata"] = {**body["metadata"], "namespace": namespace}
-        self._store_object(key, obj, "update")
-        return 200, copy.deepcopy(self._kinds.objects[key])
+        self._put(target.resource, _placed(body, target.namespace, target.name), "update")
+        return 200, objects[target.key]
 
     def _apply_object(
-        self,
-        key: tuple[str, str, str, str],
-        content_type: str,
-        query: Mapping[str, str],
-        body: Any,
+        self, target: _Target, content_type: str, query: Mapping[str, str], body: Any
     ) -> tuple[int, dict[str, Any]]:
         """Enough server-side apply for the baseline: the applied fields win over the stored
         ones (other fields are kept), a no-op keeps the resourceVersion, and applying over
         another manager's write without force is a 409 Conflict."""
+        assert target.name is not None
         if content_type != "application/apply-patch+yaml":
             message = f"the fake only takes server-side apply patches, not {content_type!r}"
             return 415, _status(415, "UnsupportedMediaType", message)
@@ -1211,85 +1177,42 @@ class FakeApiServer:
             return 422, _status(422, "Invalid", "fieldManager is required for apply patch")
         if not isinstance(body, dict):
             return 400, _status(400, "BadRequest", "an apply patch is an object")
-        current = self._kinds.objects.get(key)
-        applied = {k: v for k, v in body.items() if k not in ("apiVersion", "kind")}
-        merged = _apply_merge(current or {}, applied)
-        merged["metadata"]["namespace"] = key[2]
+        coll = self._collection(target.resource)
+        current = coll.objects.get(target.key)
+        merged = _apply_merge(current or {}, _placed(body, target.namespace, target.name))
         if current is not None and merged == current:
-            return 200, copy.deepcopy(current)
-        owner = self._kinds.managers.get(key)
+            return 200, current
+        owner = coll.managers.get(target.key)
         if current is not None and owner != manager and query.get("force") != "true":
             message = f'Apply failed with 1 conflict: conflict with "{owner}"'
             return 409, _status(409, "Conflict", message)
-        self._store_object(key, merged, manager)
-        return (201 if current is None else 200), copy.deepcopy(self._kinds.objects[key])
+        self._put(target.resource, merged, manager)
+        return (201 if current is None else 200), coll.objects[target.key]
 
-    # --- any other resource: stored objects, listed (paged) and read by name ------------------
-
-    def add_object(self, group: str, resource: str, obj: Mapping[str, Any]) -> None:
-        """Store an object of any resource (it carries its apiVersion, kind and metadata)."""
-        meta = obj["metadata"]
-        with self._lock:
-            self._rv += 1
-            stored = copy.deepcopy(dict(obj))
-            stored["metadata"] = {**meta, "resourceVersion": str(self._rv)}
-            key = _key(meta.get("namespace"), meta["name"])
-            self._objects.setdefault((group, resource), {})[key] = stored
-
-    def _serve_object(self, handler: _Handler, path: str, query: Mapping[str, str]) -> bool:
-        """GET of a stored object or a list of them, in one namespace or all; namespaces and
-        VirtualServices are served from their watched collections. False when not ours."""
-        match = _STORED_OBJECT_PATH.fullmatch(path)
-        if match is None:
-            return False
-        group = match.group("group") or ""
-        version = match.group("core") or match.group("gv")
-        namespace, resource, name = match.group("ns"), match.group("resource"), match.group("name")
-        with self._lock:
-            if (group, resource) == ("", NAMESPACES):
-                objects = {
-                    k: _render(o, "v1", "Namespace")
-                    for k, o in self._collections[NAMESPACES].objects.items()
-                }
-            elif (group, resource) == (ISTIO_GROUP, VIRTUALSERVICES):
-                api_version = f"{ISTIO_GROUP}/{version}"
-                objects = {
-                    k: _render(o, api_version, "VirtualService")
-                    for k, o in self._collections[VIRTUALSERVICES].objects.items()
-                }
-            elif (group, resource) in self._objects:
-                objects = dict(self._objects[(group, resource)])
-            else:
-                return False
-            rv = str(self._rv)
-        prefix = f"{namespace}/" if namespace else ""
-        if name is not None:
-            obj = objects.get(prefix + name)
-            if obj is None:
-                handler.send_json(404, _status(404, "NotFound", f'{resource} "{name}" not found'))
-            else:
-                handler.send_json(200, obj)
-            return True
-        items = [objects[k] for k in sorted(objects) if k.startswith(prefix)]
-        offset = int(query.get("continue") or 0)
-        limit = int(query.get("limit") or 0) or len(items)
-        metadata: dict[str, Any] = {"resourceVersion": rv}
-        if offset + limit < len(items):
-            metadata["continue"] = str(offset + limit)
-        # Like the real server: items of a list carry no apiVersion and kind of their own.
-        page = [
-            {k: v for k, v in o.items() if k not in ("apiVersion", "kind")}
-            for o in items[offset : offset + limit]
-        ]
-        kind = next((str(o.get("kind")) for o in objects.values()), "")
-        list_version = f"{group}/{version}" if group else version
-        body = {"kind": f"{kind}List", "apiVersion": list_version, "metadata": metadata}
-        handler.send_json(200, {**body, "items": page})
-        return True
+    def _delete_object(self, target: _Target) -> tuple[int, dict[str, Any]]:
+        if target.key not in self._collection(target.resource).objects:
+            return 404, _status(404, "NotFound", f'{target.plural} "{target.name}" not found')
+        self._remove(target.resource, target.key)
+        return 200, {"kind": "Status", "apiVersion": "v1", "status": "Success"}
 
 
 def _render(obj: Mapping[str, Any], api_version: str, kind: str) -> dict[str, Any]:
     return {"apiVersion": api_version, "kind": kind, **obj}
+
+
+def _bare(obj: Mapping[str, Any]) -> dict[str, Any]:
+    """`obj` without apiVersion and kind."""
+    return {k: v for k, v in obj.items() if k not in ("apiVersion", "kind")}
+
+
+def _placed(obj: Mapping[str, Any], namespace: str | None, name: str) -> dict[str, Any]:
+    """A written object as stored: without apiVersion and kind (the path says them), at the
+    path's namespace and name."""
+    placed = _bare(obj)
+    placed["metadata"] = {**(obj.get("metadata") or {}), "name": name}
+    if namespace:
+        placed["metadata"]["namespace"] = namespace
+    return placed
 
 
 def _strategic_merge(current: Any, patch: Any, key: str = "") -> Any:
@@ -1342,45 +1265,6 @@ def _route(namespace: str, name: str, hostnames: Iterable[str] | None) -> dict[s
         "metadata": {"name": name, "namespace": namespace, "uid": f"uid-{namespace}-{name}"},
         "spec": spec,
     }
-
-
-# (group, version, plural, kind) served by every API server, without CRDs.
-BUILT_IN_KINDS = (
-    ("", "v1", "resourcequotas", "ResourceQuota"),
-    ("", "v1", "limitranges", "LimitRange"),
-    ("networking.k8s.io", "v1", "networkpolicies", "NetworkPolicy"),
-    ("coordination.k8s.io", "v1", "leases", "Lease"),
-)
-_OBJECT_PATH = re.compile(
-    r"(?:/api/(?P<core_version>v1)|/apis/(?P<group>[^/]+)/(?P<version>[^/]+))"
-    r"(?:/namespaces/(?P<namespace>[^/]+))?/(?P<plural>[^/]+)(?:/(?P<name>[^/]+))?"
-)
-_DISCOVERY_PATH = re.compile(r"/api/(?P<core_version>v1)|/apis/(?P<group>[^/]+)/(?P<version>[^/]+)")
-
-
-@dataclass(frozen=True)
-class AppliedPatch:
-    """A server-side apply request as received."""
-
-    path: str
-    content_type: str
-    query: Mapping[str, str]
-    body: Any
-
-
-@dataclass
-class _Kinds:
-    served: dict[tuple[str, str], dict[str, str]] = field(default_factory=dict)
-    objects: dict[tuple[str, str, str, str], dict[str, Any]] = field(default_factory=dict)
-    managers: dict[tuple[str, str, str, str], str] = field(default_factory=dict)
-    applies: list[AppliedPatch] = field(default_factory=list)
-    # (resourceVersion, group, plural, event type, object): what a watch from a version replays.
-    log: list[tuple[int, str, str, str, dict[str, Any]]] = field(default_factory=list)
-
-
-def _kind_watch(group: str, plural: str) -> str:
-    """The name watches of a served kind are registered under (apart from the collections)."""
-    return f"kind:{group}/{plural}"
 
 
 def _apply_merge(current: Any, applied: Any) -> Any:

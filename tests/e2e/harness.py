@@ -13,12 +13,13 @@ import socket
 import ssl
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar, Self
 
 import httpx
 import yaml
@@ -86,6 +87,32 @@ def wait_for(check: Callable[[], object], what: str, timeout: float = 60.0) -> N
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout:g}s waiting for {what}")
         time.sleep(0.25)
+
+
+class PollingThread:
+    """Calls `poll` again and again on a daemon thread while a `with` block runs, `pause`
+    seconds apart; leaving the block stops the loop and waits (up to 30 s) for the call under
+    way. A subclass says what one call sends and how it records the answer."""
+
+    pause: ClassVar[float] = 0.0
+
+    def poll(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=30)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.poll()
+            self._stop.wait(self.pause)
 
 
 def start_process(cmd: list[str], log: Path, **kwargs: Any) -> subprocess.Popen[bytes]:

@@ -11,11 +11,11 @@ from __future__ import annotations
 import base64
 import json
 import ssl
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
+import httpx
 import pytest
 import yaml
 from cryptography import x509
@@ -24,6 +24,7 @@ from cryptography.exceptions import InvalidSignature
 from tests.e2e.harness import (
     Answer,
     ControlPlane,
+    PollingThread,
     TenantGuard,
     dry_run_create,
     free_port,
@@ -36,6 +37,9 @@ from tests.e2e.harness import (
 NAMESPACE = "tenant-guard"
 SECRET = "tenant-guard-tls"
 CONFIGURATIONS = ("tenant-guard", "00-tenant-guard")
+# tenant-b claiming tenant-a's host (denied), and its own host (allowed)
+HIJACK = yaml.safe_load(virtualservice("tenant-b", "hijack", ["www.a.example.com"]))
+OWN = yaml.safe_load(virtualservice("tenant-b", "own", ["shop.example.org"]))
 
 
 @dataclass
@@ -128,31 +132,15 @@ def served_by(guard: TenantGuard, ca: x509.Certificate) -> bool:
 
 
 @dataclass
-class ApiPoller:
+class ApiPoller(PollingThread):
     """Dry-run creates through the API server, a denied and an allowed one, until stopped."""
 
-    plane: ControlPlane
+    api: httpx.Client
     answers: list[tuple[str, Answer]] = field(default_factory=list)
-    _stop: threading.Event = field(default_factory=threading.Event)
-    _thread: threading.Thread | None = None
 
-    def __enter__(self) -> ApiPoller:
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self._stop.set()
-        assert self._thread is not None
-        self._thread.join(timeout=30)
-
-    def _run(self) -> None:
-        hijack = yaml.safe_load(virtualservice("tenant-b", "hijack", ["www.a.example.com"]))
-        own = yaml.safe_load(virtualservice("tenant-b", "own", ["shop.example.org"]))
-        with self.plane.api() as api:
-            while not self._stop.is_set():
-                self.answers.append(("hijack", dry_run_create(api, hijack)))
-                self.answers.append(("own", dry_run_create(api, own)))
+    def poll(self) -> None:
+        self.answers.append(("hijack", dry_run_create(self.api, HIJACK)))
+        self.answers.append(("own", dry_run_create(self.api, OWN)))
 
 
 def test_secret_and_both_ca_bundles_are_written(managed: Managed) -> None:
@@ -161,15 +149,14 @@ def test_secret_and_both_ca_bundles_are_written(managed: Managed) -> None:
     assert ca_bundles(managed.plane) == [data["ca.crt"]] * shipped_webhooks()
     assert served_by(managed.guard, certificates(data["ca.crt"])[0])
     with managed.plane.api() as api:  # so the API server trusts what it is served
-        hijack = yaml.safe_load(virtualservice("tenant-b", "hijack", ["www.a.example.com"]))
-        answer = dry_run_create(api, hijack)
+        answer = dry_run_create(api, HIJACK)
     assert answer.status == 403 and 'belongs to tenant "tenant-a"' in answer.message
 
 
 def test_api_server_keeps_calling_across_a_forced_ca_rotation(managed: Managed) -> None:
     plane, guard = managed.plane, managed.guard
     old_ca = certificates(secret_data(plane)["ca.crt"])[0]
-    with ApiPoller(plane) as poller:
+    with plane.api() as api, ApiPoller(api) as poller:
         wait_for(lambda: len(poller.answers) >= 10, "answers before the rotation", timeout=30)
         before = len(poller.answers)
         plane.kubectl("-n", NAMESPACE, "delete", "secret", SECRET)

@@ -5,11 +5,10 @@ correct one or a refusal; a violation is never allowed."""
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import httpx
 import pytest
@@ -19,6 +18,7 @@ from tests.builders import VS_CREATE, derive, vs_spec
 from tests.e2e.harness import (
     Answer,
     Cluster,
+    PollingThread,
     TenantGuard,
     dry_run_create,
     namespace,
@@ -105,8 +105,12 @@ def review(namespace: str, name: str, host: str) -> dict[str, Any]:
     return derive(VS_CREATE, namespace=namespace, name=name, spec=spec)
 
 
+VIOLATION = review("tenant-b", "hijack", HIJACK_HOST)
+CLEAN = review("tenant-a", "clean", "clean.a.example.com")
+
+
 @dataclass
-class DirectPoller:
+class DirectPoller(PollingThread):
     """Sends a violating and a clean review straight to tenant-guard, and reads /readyz, until
     stopped: what it answered while the cluster was unreachable."""
 
@@ -114,32 +118,17 @@ class DirectPoller:
     violation: list[tuple[bool, int]] = field(default_factory=list)  # (allowed, code)
     clean: list[tuple[bool, int]] = field(default_factory=list)
     ready: list[int] = field(default_factory=list)  # 0: not listening
-    _stop: threading.Event = field(default_factory=threading.Event)
-    _thread: threading.Thread | None = None
+    pause: ClassVar[float] = 0.2
 
-    def __enter__(self) -> DirectPoller:
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self._stop.set()
-        assert self._thread is not None
-        self._thread.join(timeout=30)
-
-    def _run(self) -> None:
-        bad = review("tenant-b", "hijack", HIJACK_HOST)
-        good = review("tenant-a", "clean", "clean.a.example.com")
-        while not self._stop.is_set():
-            try:
-                for body, answers in ((bad, self.violation), (good, self.clean)):
-                    response = self.guard.post("/validate", body).json()["response"]
-                    code = int(response.get("status", {}).get("code", 200))
-                    answers.append((bool(response["allowed"]), code))
-                self.ready.append(self.guard.readyz().status_code)
-            except httpx.TransportError:
-                self.ready.append(0)
-            self._stop.wait(0.2)
+    def poll(self) -> None:
+        try:
+            for body, answers in ((VIOLATION, self.violation), (CLEAN, self.clean)):
+                response = self.guard.post("/validate", body).json()["response"]
+                code = int(response.get("status", {}).get("code", 200))
+                answers.append((bool(response["allowed"]), code))
+            self.ready.append(self.guard.readyz().status_code)
+        except httpx.TransportError:
+            self.ready.append(0)
 
     def check_answers(self) -> None:
         assert self.violation and self.clean
