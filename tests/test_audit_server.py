@@ -28,13 +28,13 @@ from tests.server_harness import free_port, running_server, serve_process
 from tests.test_cluster import FAST, eventually
 from webhook.audit.auditor import AuditLoop
 from webhook.audit.reports import PolicyReportApi
+from webhook.audit.watches import AuditWatches
 from webhook.certificates.authority import generate_bundle, write_bundle
-from webhook.cluster import ClusterView
-from webhook.cluster.auditwatch import AuditWatches
 from webhook.config.store import ConfigStore
 from webhook.server.app import Runtime
 from webhook.tenancy.hosts import route_key
 from webhook.tenancy.live import ClusterTenancy
+from webhook.tenancy.watches import ClusterView
 
 ISTIO = "networking.istio.io"
 REPORTS = "wgpolicyk8s.io"

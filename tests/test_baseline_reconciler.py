@@ -22,7 +22,6 @@ from webhook.baseline.api import BaselineApi
 from webhook.baseline.lease import LeaderElector, LeaseApi
 from webhook.baseline.reconciler import LEASE_NAME, BaselineReconciler, PassResult
 from webhook.certificates.authority import generate_bundle, write_bundle
-from webhook.cluster import ClusterView
 from webhook.cluster.rest import ClusterApiError
 from webhook.config.model import Config, load_config, parse_config
 from webhook.config.store import ConfigStore
@@ -30,6 +29,7 @@ from webhook.metrics import Metrics
 from webhook.server.app import Runtime
 from webhook.server.logs import JsonFormatter
 from webhook.tenancy.hosts import route_key
+from webhook.tenancy.watches import ClusterView
 
 REPO = Path(__file__).resolve().parents[1]
 SECURITY = "security.istio.io"

@@ -21,14 +21,9 @@ from tests.fake_apiserver import (
     FakeApiServer,
 )
 from webhook.audit.judging import audited_kinds
-from webhook.cluster import (
-    REQUIRED_RBAC,
-    ClusterView,
-    NamespaceLookupError,
-    WatchTuning,
-    choose_version,
-    load_api_client,
-)
+from webhook.audit.watches import REQUIRED_RBAC
+from webhook.cluster import WatchTuning, load_api_client
+from webhook.tenancy.watches import ClusterView, NamespaceLookupError, choose_version
 
 VS_PATH = "/apis/networking.istio.io/v1/virtualservices"
 NS_PATH = "/api/v1/namespaces"

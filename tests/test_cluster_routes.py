@@ -13,9 +13,12 @@ import yaml
 
 from tests.fake_apiserver import GRPCROUTES, HTTPROUTES, TLSROUTES, FakeApiServer
 from tests.test_cluster import FAST, client_for, eventually, host_key, settled
-from webhook.cluster import GATEWAY_ROUTES, REQUIRED_RBAC, ClusterView, version_candidates
+from webhook.audit.watches import REQUIRED_RBAC
+from webhook.cluster import version_candidates
 from webhook.cluster.discovery import version_priority
-from webhook.cluster.routes import route_keys
+from webhook.tenancy.routes import route_keys
+from webhook.tenancy.routing import GATEWAY_ROUTES
+from webhook.tenancy.watches import ClusterView
 
 GROUP = "gateway.networking.k8s.io"
 RBAC_YAML = Path(__file__).resolve().parent.parent / "deploy" / "base" / "rbac.yaml"

@@ -26,12 +26,12 @@ from tests.server_harness import (
 )
 from tests.test_cluster import FAST, eventually, settled
 from webhook.certificates.authority import generate_bundle, write_bundle
-from webhook.cluster import ClusterView
 from webhook.config.model import parse_config
 from webhook.config.store import ConfigStore
 from webhook.server.app import Runtime
 from webhook.tenancy.hosts import route_key
 from webhook.tenancy.live import ClusterTenancy
+from webhook.tenancy.watches import ClusterView
 
 CONFIG = {
     "unclaimedHosts": "allow",

@@ -2,5 +2,5 @@
 
 `judging` is the pure core (stored objects in, violations and PolicyReports out); `auditor`
 is the loop (passes, pacing, the gauge, the reports), reading the audit's watch caches
-(webhook.cluster.auditwatch) and writing through webhook.cluster.reports.
+(webhook.audit.watches) and writing through webhook.audit.reports.
 """

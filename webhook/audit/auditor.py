@@ -33,12 +33,14 @@ from webhook.audit.judging import (
     violation_counts,
 )
 from webhook.audit.reports import PolicyReportApi
+from webhook.audit.watches import AuditWatches
 from webhook.background import every
-from webhook.cluster import AuditWatches, CacheStatus, ClusterView, load_api_client
+from webhook.cluster import CacheStatus, load_api_client
 from webhook.cluster.rest import ClusterApiError
 from webhook.config.model import Config
 from webhook.config.store import ConfigStore
 from webhook.tenancy.routing import RouteIndex
+from webhook.tenancy.watches import ClusterView
 
 if TYPE_CHECKING:
     from webhook.server.app import Runtime

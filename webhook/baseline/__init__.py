@@ -2,5 +2,5 @@
 
 `templates` (the kinds and `${...}` substitution) and `desired` (every object of every tenant
 namespace) are the pure core; `reconciler` is the loop that applies them, its API calls being
-webhook.cluster.apply and its one-replica-at-a-time Lease webhook.cluster.lease.
+webhook.baseline.api and its one-replica-at-a-time Lease webhook.baseline.lease.
 """

@@ -40,10 +40,11 @@ from webhook.baseline.desired import (
 from webhook.baseline.lease import LeaderElector, LeaseApi
 from webhook.baseline.templates import MANAGED_KINDS, managed_kind
 from webhook.certificates.manager import SERVICE_ACCOUNT_NAMESPACE, resolve_namespace
-from webhook.cluster import ClusterView, load_api_client
+from webhook.cluster import load_api_client
 from webhook.cluster.rest import ClusterApiError
 from webhook.config.model import Config
 from webhook.config.store import ConfigStore
+from webhook.tenancy.watches import ClusterView
 
 if TYPE_CHECKING:
     from webhook.metrics import Metrics

@@ -87,10 +87,12 @@ class RestClient:
         query: Query = (),
         body: Mapping[str, Any] | None = None,
         content_type: str = JSON,
+        timeout: tuple[float, float] | None = None,
     ) -> Mapping[str, Any]:
-        """The JSON object the server answered; any failure is a ClusterApiError on `what`."""
+        """The JSON object the server answered; any failure is a ClusterApiError on `what`.
+        `timeout` (connect, read) replaces the client's for this call."""
         try:
-            text = self._send(method, path, query, body, content_type)
+            text = self._send(method, path, query, body, content_type, timeout or self.timeouts)
         except ApiException as exc:
             raise ClusterApiError(what, exc.status, reason_of(exc), describe_error(exc)) from exc
         except (urllib3.exceptions.HTTPError, OSError, ValueError) as exc:
@@ -103,10 +105,17 @@ class RestClient:
             raise ClusterApiError(what, None, None, "the response is not a JSON object")
         return obj
 
-    def get(self, what: str, path: str, query: Query = ()) -> Mapping[str, Any] | None:
+    def get(
+        self,
+        what: str,
+        path: str,
+        query: Query = (),
+        *,
+        timeout: tuple[float, float] | None = None,
+    ) -> Mapping[str, Any] | None:
         """The object, or None when it does not exist (404)."""
         try:
-            return self.request(what, "GET", path, query=query)
+            return self.request(what, "GET", path, query=query, timeout=timeout)
         except ClusterApiError as exc:
             if exc.not_found:
                 return None
@@ -207,6 +216,7 @@ class RestClient:
         query: Query,
         body: Mapping[str, Any] | None,
         content_type: str,
+        timeout: tuple[float, float],
     ) -> str:
         """The body of a 2xx answer; other answers raise ApiException, as the client's
         generated methods do."""
@@ -222,7 +232,7 @@ class RestClient:
                 body=payload,
                 auth_settings=["BearerToken"],
             )
-            response = api.call_api(*serialized, _request_timeout=self.timeouts)
+            response = api.call_api(*serialized, _request_timeout=timeout)
             response.read()
             if not 200 <= int(response.status) < 300:
                 raise ApiException(http_resp=response)
@@ -236,7 +246,7 @@ class RestClient:
             auth_settings=["BearerToken"],
             _preload_content=False,
             _return_http_data_only=True,
-            _request_timeout=self.timeouts,
+            _request_timeout=timeout,
         )
         try:
             return str(response.data.decode("utf-8"))

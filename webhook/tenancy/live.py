@@ -6,11 +6,13 @@ import asyncio
 import logging
 from collections.abc import Callable
 
-from webhook.cluster import GATEWAY_ROUTES, ClusterView, NamespaceLookupError, load_api_client
+from webhook.cluster import load_api_client
 from webhook.config.model import Config
 from webhook.metrics import Metrics
 from webhook.tenancy.hosts import route_key
+from webhook.tenancy.routing import GATEWAY_ROUTES
 from webhook.tenancy.view import TenancyUnavailable, TenancyView
+from webhook.tenancy.watches import ClusterView, NamespaceLookupError
 
 log = logging.getLogger("tenant_guard.live")
 

@@ -14,11 +14,9 @@ import logging
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-import kubernetes.client
-
 from webhook.audit.judging import AuditedKind, audited_kinds
 from webhook.cluster import discovery
-from webhook.cluster.discovery import ResourceNotServed
+from webhook.cluster.rest import ApiClient
 from webhook.cluster.watch import (
     CacheStatus,
     KindCaches,
@@ -26,13 +24,34 @@ from webhook.cluster.watch import (
     Subscriber,
     WatchCache,
     WatchTuning,
+    list_call,
 )
 from webhook.tenancy.snapshot import slim
+from webhook.tenancy.watches import TENANCY_RBAC
 
 log = logging.getLogger(__name__)
 
-# The generated CoreV1Api call that lists each core resource the audit reads in every namespace.
-_CORE_LISTS = {"services": "list_service_for_all_namespaces"}
+
+def _audit_rbac() -> tuple[Mapping[str, Sequence[str]], ...]:
+    """Read access to the audited kinds the tenancy caches do not read already."""
+    covered = {
+        (g, r) for rule in TENANCY_RBAC for g in rule["apiGroups"] for r in rule["resources"]
+    }
+    by_group: dict[str, list[str]] = {}
+    for kind in audited_kinds():
+        if (kind.group, kind.resource) not in covered:
+            resources = by_group.setdefault(kind.group, [])
+            if kind.resource not in resources:
+                resources.append(kind.resource)
+    return tuple(
+        {"apiGroups": [group], "resources": resources, "verbs": ["get", "list", "watch"]}
+        for group, resources in by_group.items()
+    )
+
+
+# The whole read-only footprint of serve --kubeconfig/--in-cluster: the caches requests read
+# (webhook.tenancy.watches) and the audit's own. deploy/base/rbac.yaml grants exactly it.
+REQUIRED_RBAC: tuple[Mapping[str, Sequence[str]], ...] = (*TENANCY_RBAC, *_audit_rbac())
 
 Objects = Mapping[str, Mapping[str, Any]]
 
@@ -44,7 +63,7 @@ class AuditWatches:
 
     def __init__(
         self,
-        api_client: kubernetes.client.ApiClient,
+        api_client: ApiClient,
         *,
         tuning: WatchTuning | None = None,
         kinds: Sequence[AuditedKind] | None = None,
@@ -117,11 +136,8 @@ class AuditWatches:
     def _connect(self, kind: AuditedKind) -> ListCall:
         tuning = self._tuning
         if not kind.group:
-            method = _CORE_LISTS.get(kind.resource)
-            if method is None:
-                raise ResourceNotServed(f"no list call known for core resource {kind.resource}")
+            call = list_call(self._api, "", "v1", kind.resource)
             self._versions[kind.name] = "v1"
-            call: ListCall = getattr(kubernetes.client.CoreV1Api(self._api), method)
             return call
         version = discovery.resource_version(
             self._api, kind.group, kind.resource, (tuning.connect_timeout, tuning.request_timeout)
@@ -129,8 +145,4 @@ class AuditWatches:
         if version != self._versions.get(kind.name):
             log.info("audit: watching %s/%s", kind.name, version)
         self._versions[kind.name] = version
-        custom = kubernetes.client.CustomObjectsApi(self._api)
-        call = functools.partial(
-            custom.list_cluster_custom_object, kind.group, version, kind.resource
-        )
-        return call
+        return list_call(self._api, kind.group, version, kind.resource)
