@@ -36,9 +36,9 @@ from webhook.certificates.authority import CertReloader
 from webhook.certificates.manager import (
     CertManager,
     CertManagerError,
-    resolve_namespace,
     start_from_args,
 )
+from webhook.cluster.client import resolve_namespace
 from webhook.cluster.rest import ClusterApiError
 
 NS = "tenant-guard"

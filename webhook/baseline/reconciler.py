@@ -39,8 +39,8 @@ from webhook.baseline.desired import (
 )
 from webhook.baseline.lease import LeaderElector, LeaseApi
 from webhook.baseline.templates import MANAGED_KINDS, managed_kind
-from webhook.certificates.manager import SERVICE_ACCOUNT_NAMESPACE, resolve_namespace
 from webhook.cluster import load_api_client
+from webhook.cluster.client import SERVICE_ACCOUNT_NAMESPACE, resolve_namespace
 from webhook.cluster.rest import ClusterApiError
 from webhook.config.model import Config
 from webhook.config.store import ConfigStore

@@ -37,6 +37,7 @@ from webhook.certificates import authority, rotation
 from webhook.certificates.api import CertificateApi, StoredSecret, WebhookConfiguration, WebhookKind
 from webhook.certificates.rotation import CertFacts, Observed, RotationPolicy
 from webhook.cluster import load_api_client
+from webhook.cluster.client import SERVICE_ACCOUNT_NAMESPACE, resolve_namespace
 from webhook.cluster.rest import ClusterApiError
 
 if TYPE_CHECKING:
@@ -45,7 +46,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("tenant_guard.certs")
 
-SERVICE_ACCOUNT_NAMESPACE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
 SECRET_LABELS = {
     "app.kubernetes.io/name": "tenant-guard",
     "app.kubernetes.io/component": "serving-certificate",
@@ -409,24 +409,6 @@ class CertManager:
 
 
 # --- serve --manage-certs ----------------------------------------------------------------------
-
-
-def resolve_namespace(
-    flag: str | None, environ: Mapping[str, str], service_account_file: Path
-) -> str:
-    """--namespace, else $POD_NAMESPACE, else the pod's service-account namespace file."""
-    if flag:
-        return flag
-    if environ.get("POD_NAMESPACE"):
-        return environ["POD_NAMESPACE"]
-    with contextlib.suppress(OSError):
-        text = service_account_file.read_text().strip()
-        if text:
-            return text
-    raise ValueError(
-        "no namespace for the certificate Secret: pass --namespace, set POD_NAMESPACE, "
-        f"or run in a pod ({service_account_file} not found)"
-    )
 
 
 def start_from_args(args: argparse.Namespace, cluster_domain: str) -> CertManager:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import kubernetes.client
@@ -12,6 +14,9 @@ from kubernetes.client.exceptions import ApiException
 
 # The webhook.cluster package is the only code that imports `kubernetes`.
 _MAX_ERROR_TEXT = 400
+
+# Where a pod finds its own namespace (the projected service-account volume).
+SERVICE_ACCOUNT_NAMESPACE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
 
 
 def load_api_client(*, kubeconfig: str | None, in_cluster: bool) -> kubernetes.client.ApiClient:
@@ -75,3 +80,21 @@ def reason_of(exc: ApiException) -> str | None:
         if isinstance(status, Mapping) and isinstance(status.get("reason"), str):
             return str(status["reason"])
     return None
+
+
+def resolve_namespace(
+    flag: str | None, environ: Mapping[str, str], service_account_file: Path
+) -> str:
+    """--namespace, else $POD_NAMESPACE, else the pod's service-account namespace file."""
+    if flag:
+        return flag
+    if environ.get("POD_NAMESPACE"):
+        return environ["POD_NAMESPACE"]
+    with contextlib.suppress(OSError):
+        text = service_account_file.read_text().strip()
+        if text:
+            return text
+    raise ValueError(
+        "no namespace for the certificate Secret: pass --namespace, set POD_NAMESPACE, "
+        f"or run in a pod ({service_account_file} not found)"
+    )
