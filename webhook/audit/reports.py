@@ -46,7 +46,7 @@ class PolicyReportApi:
         }
 
     def apply(self, body: Mapping[str, Any]) -> None:
-        self._api.apply(GROUP, VERSION, RESOURCE, body, MANAGER)
+        self._api.server_side_apply(GROUP, VERSION, RESOURCE, body, MANAGER)
 
     def delete(self, namespace: str) -> bool:
         """Delete the namespace's report; False when it was already gone."""

@@ -10,12 +10,10 @@ reported, never making tenant-guard unready.
 from __future__ import annotations
 
 import functools
-import logging
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from webhook.audit.judging import AuditedKind, audited_kinds
-from webhook.cluster import discovery
 from webhook.cluster.rest import ApiClient
 from webhook.cluster.watch import (
     CacheStatus,
@@ -24,12 +22,10 @@ from webhook.cluster.watch import (
     Subscriber,
     WatchCache,
     WatchTuning,
-    list_call,
+    connect_served,
 )
 from webhook.tenancy.snapshot import slim
 from webhook.tenancy.watches import TENANCY_RBAC
-
-log = logging.getLogger(__name__)
 
 
 def _audit_rbac() -> tuple[Mapping[str, Sequence[str]], ...]:
@@ -134,15 +130,6 @@ class AuditWatches:
         return slim(obj, api_version, kind.object_kind)
 
     def _connect(self, kind: AuditedKind) -> ListCall:
-        tuning = self._tuning
-        if not kind.group:
-            call = list_call(self._api, "", "v1", kind.resource)
-            self._versions[kind.name] = "v1"
-            return call
-        version = discovery.resource_version(
-            self._api, kind.group, kind.resource, (tuning.connect_timeout, tuning.request_timeout)
+        return connect_served(
+            self._api, kind.group, kind.resource, self._tuning, self._versions, kind.name
         )
-        if version != self._versions.get(kind.name):
-            log.info("audit: watching %s/%s", kind.name, version)
-        self._versions[kind.name] = version
-        return list_call(self._api, kind.group, version, kind.resource)

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from webhook.cluster.rest import ApiClient, RestClient
+from webhook.cluster.rest import RestClient
 
 FIELD_MANAGER = "tenant-guard"
 
@@ -38,44 +38,26 @@ BASELINE_RBAC: tuple[Mapping[str, Sequence[str]], ...] = (
 )
 
 
-class BaselineApi:
-    """Objects of any kind the baseline writes, addressed by group, version and resource."""
-
-    def __init__(
-        self,
-        api_client: ApiClient,
-        *,
-        connect_timeout: float = 10.0,
-        request_timeout: float = 30.0,
-    ) -> None:
-        self._rest = RestClient(
-            api_client, connect_timeout=connect_timeout, request_timeout=request_timeout
-        )
-
-    def close(self) -> None:
-        self._rest.close()
-
-    def served(self, group: str, version: str) -> frozenset[str]:
-        """The resources the API server serves in group/version; empty when it serves none
-        (a CRD not installed yet)."""
-        return self._rest.served(group, version)
+class BaselineApi(RestClient):
+    """Objects of any kind the baseline writes, addressed by group, version and resource
+    (discovery of what is served is RestClient.served)."""
 
     def list_objects(
         self, group: str, version: str, resource: str, label_selector: str, page_size: int = 500
     ) -> dict[tuple[str, str], str]:
         """(namespace, name) -> resourceVersion of every object matching the selector (paged)."""
-        listed = self._rest.list_metadata(group, version, resource, label_selector, page_size)
+        listed = self.list_metadata(group, version, resource, label_selector, page_size)
         return {key: str(meta.get("resourceVersion") or "") for key, meta in listed.items()}
 
     def apply(
         self, group: str, version: str, resource: str, body: Mapping[str, Any]
     ) -> Mapping[str, Any]:
         """Server-side apply `body` (field manager tenant-guard, force) and return the object."""
-        return self._rest.apply(group, version, resource, body, FIELD_MANAGER)
+        return self.server_side_apply(group, version, resource, body, FIELD_MANAGER)
 
     def delete(self, group: str, version: str, resource: str, namespace: str, name: str) -> bool:
         """Delete the object; False when it was already gone."""
-        return self._rest.delete_object(group, version, resource, namespace, name)
+        return self.delete_object(group, version, resource, namespace, name)
 
 
 def resource_version(obj: Mapping[str, Any]) -> str:

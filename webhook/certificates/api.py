@@ -15,7 +15,6 @@ from typing import Any
 
 from webhook.cluster.rest import (
     MERGE_PATCH,
-    ApiClient,
     RestClient,
     api_path,
 )
@@ -57,7 +56,7 @@ class WebhookConfiguration:
     ca_bundles: Mapping[str, bytes]  # webhook name -> decoded caBundle (b"" when unset)
 
 
-class CertificateApi:
+class CertificateApi(RestClient):
     """Read/create/replace one Secret and the caBundles of webhook configurations.
 
     Writes carry the resourceVersion they were based on, so a concurrent change by another
@@ -65,23 +64,9 @@ class CertificateApi:
     Blocking: call from a worker thread.
     """
 
-    def __init__(
-        self,
-        api_client: ApiClient,
-        *,
-        connect_timeout: float = 10.0,
-        request_timeout: float = 30.0,
-    ) -> None:
-        self._rest = RestClient(
-            api_client, connect_timeout=connect_timeout, request_timeout=request_timeout
-        )
-
-    def close(self) -> None:
-        self._rest.close()
-
     def read_secret(self, namespace: str, name: str) -> StoredSecret | None:
         """The Secret, or None if it does not exist."""
-        obj = self._rest.get(
+        obj = self.get(
             f"reading Secret {namespace}/{name}", api_path("", "v1", "secrets", namespace, name)
         )
         return None if obj is None else _stored_secret(obj)
@@ -99,7 +84,7 @@ class CertificateApi:
         metadata: dict[str, Any] = {"name": name, "namespace": namespace}
         if labels:
             metadata["labels"] = dict(labels)
-        obj = self._rest.request(
+        obj = self.request(
             f"creating Secret {namespace}/{name}",
             "POST",
             api_path("", "v1", "secrets", namespace),
@@ -117,7 +102,7 @@ class CertificateApi:
             namespace=current.namespace,
             resourceVersion=current.resource_version,
         )
-        obj = self._rest.request(
+        obj = self.request(
             f"updating Secret {current.namespace}/{current.name}",
             "PUT",
             api_path("", "v1", "secrets", current.namespace, current.name),
@@ -130,7 +115,7 @@ class CertificateApi:
         self, kind: WebhookKind, name: str
     ) -> WebhookConfiguration | None:
         """The configuration, or None if it does not exist (403 and the rest raise)."""
-        obj = self._rest.get(
+        obj = self.get(
             f"reading {kind.value}/{name}", api_path(ADMISSION_GROUP, "v1", kind.value, None, name)
         )
         return None if obj is None else _webhook_configuration(kind, obj)
@@ -150,7 +135,7 @@ class CertificateApi:
                 for name, pem in bundles.items()
             ],
         }
-        obj = self._rest.request(
+        obj = self.request(
             f"patching the caBundle of {current.kind.value}/{current.name}",
             "PATCH",
             api_path(ADMISSION_GROUP, "v1", current.kind.value, None, current.name),

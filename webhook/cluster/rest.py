@@ -121,7 +121,7 @@ class RestClient:
                 return None
             raise
 
-    def delete(self, what: str, path: str) -> bool:
+    def delete_path(self, what: str, path: str) -> bool:
         """Delete the object; False when it was already gone."""
         try:
             self.request(what, "DELETE", path)
@@ -169,7 +169,7 @@ class RestClient:
                     out[key] = metadata
         return out
 
-    def apply(
+    def server_side_apply(
         self, group: str, version: str, resource: str, body: Mapping[str, Any], field_manager: str
     ) -> Mapping[str, Any]:
         """Server-side apply `body` with `field_manager`, forced, and return the object.
@@ -192,7 +192,7 @@ class RestClient:
         self, group: str, version: str, resource: str, namespace: str, name: str
     ) -> bool:
         """Delete the object; False when it was already gone."""
-        return self.delete(
+        return self.delete_path(
             f"deleting {resource}.{group or 'core'} {namespace}/{name}",
             api_path(group, version, resource, namespace, name),
         )

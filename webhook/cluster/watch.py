@@ -16,6 +16,7 @@ import kubernetes.client
 import kubernetes.config
 from kubernetes.client.exceptions import ApiException
 
+from webhook.cluster import discovery
 from webhook.cluster.client import describe_error, reason_of
 from webhook.cluster.discovery import ResourceNotServed
 from webhook.cluster.rest import ApiClient
@@ -469,6 +470,28 @@ class KindCaches:
 
 # The generated CoreV1Api call that lists each core resource a cache reads, in every namespace.
 _CORE_LISTS = {"namespaces": "list_namespace", "services": "list_service_for_all_namespaces"}
+
+
+def connect_served(
+    api_client: ApiClient,
+    group: str,
+    resource: str,
+    tuning: WatchTuning,
+    versions: dict[str, str],
+    log_as: str,
+) -> ListCall:
+    """The list function of `resource` in the version discovery finds it served in (the core
+    group: v1), for a WatchCache's `connect`; ResourceNotServed while it is not. `versions`
+    remembers the version under `log_as`, and a new one is logged."""
+    version = "v1"
+    if group:
+        timeouts = (tuning.connect_timeout, tuning.request_timeout)
+        version = discovery.resource_version(api_client, group, resource, timeouts)
+        if version != versions.get(log_as):
+            log.info("watching %s/%s", log_as, version)
+    call = list_call(api_client, group, version, resource)
+    versions[log_as] = version
+    return call
 
 
 def list_call(api_client: ApiClient, group: str, version: str, resource: str) -> ListCall:

@@ -28,6 +28,7 @@ from webhook.cluster.watch import (
     WatchCache,
     WatchError,
     WatchTuning,
+    connect_served,
     list_call,
 )
 from webhook.tenancy.routes import (
@@ -386,11 +387,6 @@ class ClusterView:
     # --- Gateway API routes ------------------------------------------------------------------
 
     def _connect_gateway_route(self, route: RoutingResource) -> ListCall:
-        tuning = self._tuning
-        version = discovery.resource_version(
-            self._api, route.group, route.plural, (tuning.connect_timeout, tuning.request_timeout)
+        return connect_served(
+            self._api, route.group, route.plural, self._tuning, self._route_versions, route.plural
         )
-        if version != self._route_versions.get(route.plural):
-            log.info("watching %s/%s", route.resource, version)
-        self._route_versions[route.plural] = version
-        return list_call(self._api, route.group, version, route.plural)
