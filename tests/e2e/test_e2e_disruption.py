@@ -29,6 +29,7 @@ from tests.e2e.harness import (
 
 HIJACK_HOST = "reviews.tenant-a.svc.cluster.local"
 FAILED_CALLING = "failed calling webhook"
+STARTING = "caches have not finished their first list"
 
 
 @pytest.fixture(scope="module")
@@ -219,6 +220,8 @@ def test_tenant_guard_restart_answers_correctly_or_refuses(plane: Cluster) -> No
     for what, answer in answers:
         if answer.status == 500:
             assert FAILED_CALLING in answer.message  # refused while down
+        elif answer.status == 503:
+            assert STARTING in answer.message  # refused while its caches list
         elif what == "hijack":
             assert answer.status == 403 and f'"{HIJACK_HOST}" belongs to tenant' in answer.message
         else:
