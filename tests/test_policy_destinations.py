@@ -137,6 +137,61 @@ def test_any_gateway_other_than_mesh_binds(gateways: list[str], export_to: list[
     assert [v.rule for v in decision.violations] == ["gateway-destination"]
 
 
+def tls_to(*sni_hosts: str) -> list[dict[str, Any]]:
+    return [{"match": [{"port": 443, "sniHosts": list(sni_hosts)}], "route": [to("reviews")]}]
+
+
+SNI = "spec.tls[0].match[0].sniHosts"
+
+# (sniHosts of a tls route of a VirtualService tenant-a/reviews with hosts [a.example.com] on
+# the shared gateway, expected [(field, rule, owner)])
+SNI_ROWS = [
+    pytest.param(tls_to("a.example.com"), [], id="own-host"),
+    pytest.param(tls_to("WWW.A.example.com."), [], id="under-own-wildcard-variant"),
+    pytest.param(
+        tls_to("a.example.com", "Shop.Example.ORG."),
+        [(f"{SNI}[1]", "host-ownership", "tenant-b")],
+        id="other-tenants-host",
+    ),
+    pytest.param(
+        tls_to("*.example.com"),
+        [(f"{SNI}[0]", "host-ownership", "tenant-b")],
+        id="wildcard-over-other-claims",
+    ),
+    pytest.param(
+        tls_to("api.example.net"), [(f"{SNI}[0]", "host-unclaimed", "unclaimed")], id="unclaimed"
+    ),
+    pytest.param(
+        tls_to("db.tenant-b.svc.cluster.local"),
+        [(f"{SNI}[0]", "host-ownership", "tenant-b")],
+        id="other-tenants-service",
+    ),
+    pytest.param(tls_to("*"), [(f"{SNI}[0]", "host-ownership", "nobody")], id="star"),
+    pytest.param(tls_to("exa_mple.com"), [(f"{SNI}[0]", "host-invalid", None)], id="invalid"),
+    pytest.param(
+        [{"match": [{"port": 443}], "route": [to("reviews")]}], [], id="no-sni-hosts-uses-hosts"
+    ),
+    pytest.param(
+        [
+            {"match": [{"sniHosts": ["a.example.com"]}], "route": [to("reviews")]},
+            {"match": [{"port": 8443}, {"sniHosts": ["shop.example.org"]}], "route": []},
+        ],
+        [("spec.tls[1].match[1].sniHosts[0]", "host-ownership", "tenant-b")],
+        id="second-rule-second-match",
+    ),
+]
+
+
+@pytest.mark.parametrize(("tls", "expected"), SNI_ROWS)
+def test_sni_hosts_on_a_gateway_are_hosts(tls: list[dict[str, Any]], expected: list[Any]) -> None:
+    decision = validate(request_of(derive(VS_CREATE, spec=vs([SHARED_GATEWAY], tls=tls))))
+    assert [(v.field, v.rule, v.owner) for v in decision.violations] == expected
+    assert decision.allowed is (not expected)
+    # Mesh-only, the VirtualService reaches only its own namespace's proxies: not limited.
+    mesh_only = derive(VS_CREATE, spec=vs(["mesh"], tls=tls, exportTo=["."]))
+    assert validate(request_of(mesh_only)).allowed
+
+
 def test_message_says_why_and_how_to_fix() -> None:
     spec = vs(
         [SHARED_GATEWAY], http=[{"route": [to("reviews")], "mirror": {"host": "admin.tenant-b"}}]
@@ -174,6 +229,18 @@ def test_message_says_why_and_how_to_fix() -> None:
             {"http": [{"delegate": {"namespace": ["x"]}}]},
             "spec.http[0].delegate.namespace",
             id="delegate-ns-list",
+        ),
+        pytest.param({"tls": [{"match": "x"}]}, "spec.tls[0].match", id="tls-match-string"),
+        pytest.param({"tls": [{"match": [7]}]}, "spec.tls[0].match[0]", id="tls-match-number"),
+        pytest.param(
+            {"tls": [{"match": [{"sniHosts": "a.example.com"}]}]},
+            "spec.tls[0].match[0].sniHosts",
+            id="sni-hosts-string",
+        ),
+        pytest.param(
+            {"tls": [{"match": [{"sniHosts": [None]}]}]},
+            "spec.tls[0].match[0].sniHosts[0]",
+            id="sni-host-null",
         ),
     ],
 )

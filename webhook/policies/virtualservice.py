@@ -9,7 +9,14 @@ from typing import Any
 
 from webhook.config.model import Config
 from webhook.policies import destinations
-from webhook.policies.common import Violation, mapping_at, show, string_list_at
+from webhook.policies.common import (
+    ShapeError,
+    Violation,
+    list_at,
+    mapping_at,
+    show,
+    string_list_at,
+)
 from webhook.policies.exportto import check_export_to, default_export_to
 from webhook.policies.ownership import collision_problem, host_problem
 from webhook.tenancy.view import TenancyView
@@ -38,6 +45,7 @@ def check(
     violations = check_hosts(hosts, namespace, name, tenant, view, config)
     violations += gateways.violations
     if destinations.is_gateway_bound(bound):
+        violations += check_sni_hosts(spec, namespace, tenant, view, config)
         violations += destinations.check(spec, namespace, tenant, view, config)
     violations += check_export_to(
         string_list_at(spec, "exportTo", "spec.exportTo"),
@@ -75,6 +83,30 @@ def check_hosts(
             problem = collision_problem(raw, namespace, name, tenant, view, config)
         if problem is not None:
             violations.append(problem.at(field, show(raw)))
+    return violations
+
+
+def check_sni_hosts(
+    spec: Mapping[str, Any], namespace: str, tenant: str, view: TenancyView, config: Config
+) -> list[Violation]:
+    """On a gateway, `tls[].match[].sniHosts` become the SNI names of the gateway's filter
+    chains. Istio's own validation wants them within spec.hosts, but tenant-guard does not rely
+    on istiod's webhook being installed: each one must be the tenant's, as a host is."""
+    violations: list[Violation] = []
+    for index, rule in enumerate(list_at(spec, "tls", "spec.tls")):
+        where = f"spec.tls[{index}]"
+        if not isinstance(rule, dict):
+            raise ShapeError(where, "an object", rule)
+        for match_index, match in enumerate(list_at(rule, "match", f"{where}.match")):
+            at = f"{where}.match[{match_index}]"
+            if not isinstance(match, dict):
+                raise ShapeError(at, "an object", match)
+            for host_index, raw in enumerate(
+                string_list_at(match, "sniHosts", f"{at}.sniHosts") or []
+            ):
+                problem = host_problem(raw, namespace, tenant, view, config)
+                if problem is not None:
+                    violations.append(problem.at(f"{at}.sniHosts[{host_index}]", show(raw)))
     return violations
 
 
