@@ -113,8 +113,10 @@ ROWS = [
 @pytest.mark.parametrize(("sections", "expected"), ROWS)
 def test_gateway_bound_destinations(sections: dict[str, Any], expected: list[Any]) -> None:
     decision = validate(request_of(derive(VS_CREATE, spec=vs([SHARED_GATEWAY], **sections))))
-    assert [(v.field, v.owner) for v in decision.violations] == expected
-    assert all(v.rule == "gateway-destination" for v in decision.violations)
+    # TCP routes on the shared gateway are a violation of their own (test_shared_gateway_tcp).
+    found = [v for v in decision.violations if v.rule != "shared-gateway"]
+    assert [(v.field, v.owner) for v in found] == expected
+    assert all(v.rule == "gateway-destination" for v in found)
     assert decision.allowed is (not expected)
 
     # The same VirtualService without a gateway is mesh-only: not limited.
@@ -190,6 +192,49 @@ def test_sni_hosts_on_a_gateway_are_hosts(tls: list[dict[str, Any]], expected: l
     # Mesh-only, the VirtualService reaches only its own namespace's proxies: not limited.
     mesh_only = derive(VS_CREATE, spec=vs(["mesh"], tls=tls, exportTo=["."]))
     assert validate(request_of(mesh_only)).allowed
+
+
+TCP_TO_OWN = [{"route": [to("db")]}]
+
+# (gateways, exportTo, tcp, expected [(field, rule)]) of a VirtualService tenant-a/reviews.
+SHARED_TCP_ROWS = [
+    pytest.param(
+        [SHARED_GATEWAY],
+        [".", "istio-system"],
+        TCP_TO_OWN,
+        [("spec.gateways[0]", "shared-gateway")],
+        id="shared-gateway",
+    ),
+    pytest.param(
+        ["mesh", "public-gateway.istio-system"],
+        [".", "istio-system"],
+        TCP_TO_OWN,
+        [("spec.gateways[1]", "shared-gateway")],
+        id="shared-gateway-legacy-dotted-form",
+    ),
+    pytest.param(["tenant-a-dev/gw"], [".", "tenant-a-dev"], TCP_TO_OWN, [], id="same-tenant"),
+    pytest.param(["edge"], ["."], TCP_TO_OWN, [], id="own-namespace-gateway"),
+    pytest.param(["mesh"], ["."], TCP_TO_OWN, [], id="mesh-only"),
+    pytest.param([SHARED_GATEWAY], [".", "istio-system"], [], [], id="shared-no-tcp"),
+]
+
+
+@pytest.mark.parametrize(("gateways", "export_to", "tcp", "expected"), SHARED_TCP_ROWS)
+def test_shared_gateway_tcp(
+    gateways: list[str], export_to: list[str], tcp: list[Any], expected: list[Any]
+) -> None:
+    spec = vs(gateways, tcp=tcp, exportTo=export_to)
+    decision = validate(request_of(derive(VS_CREATE, spec=spec)))
+    assert [(v.field, v.rule) for v in decision.violations] == expected
+    for field, _ in expected:
+        index = int(field.removeprefix("spec.gateways[").removesuffix("]"))
+        assert (
+            f'VirtualService tenant-a/reviews: {field} "{gateways[index]}" is shared by every '
+            "tenant: the routes of spec.tcp would take the whole of each TCP or TLS-terminating "
+            "server they match on it, other tenants' hosts too. Fix: route HTTP by host, or TLS "
+            "by SNI (spec.tls[].match[].sniHosts), on the shared gateway, or bind the TCP routes "
+            "to a gateway of your tenant"
+        ) in message_of(decision)
 
 
 def test_message_says_why_and_how_to_fix() -> None:

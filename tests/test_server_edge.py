@@ -284,6 +284,21 @@ ATTACKS = [
         'spec.tls[0].match[0].sniHosts[0] "shop.example.org" belongs to tenant "tenant-b"',
         id="sni-host-of-other-tenant-on-shared-gateway",
     ),
+    pytest.param(
+        derive(
+            VS_CREATE,
+            spec={
+                "hosts": ["a.example.com"],
+                "gateways": ["istio-system/public-gateway"],
+                "exportTo": [".", "istio-system"],
+                "tcp": [{"route": [{"destination": {"host": "reviews"}}]}],
+            },
+        ),
+        False,
+        'spec.gateways[0] "istio-system/public-gateway" is shared by every tenant: the routes of '
+        "spec.tcp would take the whole of each TCP or TLS-terminating server",
+        id="tcp-routes-on-shared-gateway",
+    ),
 ]
 
 

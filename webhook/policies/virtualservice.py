@@ -46,6 +46,7 @@ def check(
     violations += gateways.violations
     if destinations.is_gateway_bound(bound):
         violations += check_sni_hosts(spec, namespace, tenant, view, config)
+        violations += check_shared_tcp(spec, bound, namespace, config)
         violations += destinations.check(spec, namespace, tenant, view, config)
     violations += check_export_to(
         string_list_at(spec, "exportTo", "spec.exportTo"),
@@ -108,6 +109,32 @@ def check_sni_hosts(
                 if problem is not None:
                     violations.append(problem.at(f"{at}.sniHosts[{host_index}]", show(raw)))
     return violations
+
+
+def check_shared_tcp(
+    spec: Mapping[str, Any], bound: list[str], namespace: str, config: Config
+) -> list[Violation]:
+    """TCP routes on a shared gateway. A TCP route matches no host: on a gateway server that
+    is plain TCP, or TLS terminated by the gateway, Istio takes the first VirtualService's TCP
+    route for the whole server, every host of it, other tenants' too (as a TCPRoute on a shared
+    Gateway API parent takes the whole port)."""
+    if not list_at(spec, "tcp", "spec.tcp"):
+        return []
+    shared = set(config.shared_gateways)
+    return [
+        Violation(
+            "shared-gateway",
+            f"spec.gateways[{index}]",
+            show(ref),
+            "is shared by every tenant: the routes of spec.tcp would take the whole of each TCP "
+            "or TLS-terminating server they match on it, other tenants' hosts too",
+            "route HTTP by host, or TLS by SNI (spec.tls[].match[].sniHosts), on the shared "
+            "gateway, or bind the TCP routes to a gateway of your tenant",
+            "platform",
+        )
+        for index, ref in enumerate(bound)
+        if ref != "mesh" and "/".join(resolve_gateway(ref, namespace)) in shared
+    ]
 
 
 # --- gateways --------------------------------------------------------------------------------
