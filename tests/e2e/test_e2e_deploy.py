@@ -78,19 +78,31 @@ def render(overlay: str) -> list[dict[str, Any]]:
     return [doc for doc in yaml.safe_load_all(rendered) if doc]
 
 
-def contains(stored: Any, wanted: Any) -> bool:
-    """Whether `stored` holds everything of `wanted` (the server may add defaults)."""
+def missing(stored: Any, wanted: Any, path: str = "") -> str | None:
+    """The first path where `stored` lacks or changes something of `wanted`, or None when it
+    holds all of it (the server may add defaults). A zero value (`readOnly: false`) may be
+    absent: the API server omits zero values when it writes an object out."""
     if isinstance(wanted, dict):
-        return isinstance(stored, dict) and all(
-            key in stored and contains(stored[key], value) for key, value in wanted.items()
-        )
+        if not isinstance(stored, dict):
+            return path or "."
+        for key, value in wanted.items():
+            if key not in stored:
+                if value in (False, 0, "", None, [], {}):
+                    continue
+                return f"{path}.{key}"
+            found = missing(stored[key], value, f"{path}.{key}")
+            if found is not None:
+                return found
+        return None
     if isinstance(wanted, list):
-        return (
-            isinstance(stored, list)
-            and len(stored) == len(wanted)
-            and all(contains(s, w) for s, w in zip(stored, wanted, strict=True))
-        )
-    return bool(stored == wanted)
+        if not isinstance(stored, list) or len(stored) != len(wanted):
+            return path
+        for index, (s, w) in enumerate(zip(stored, wanted, strict=True)):
+            found = missing(s, w, f"{path}[{index}]")
+            if found is not None:
+                return found
+        return None
+    return None if stored == wanted else f"{path} ({stored!r} != {wanted!r})"
 
 
 def test_strict_validation_refuses_an_unknown_field(plane: ControlPlane) -> None:
@@ -125,4 +137,4 @@ def test_overlay_is_accepted_by_the_api_server(plane: ControlPlane, overlay: str
         assert stored["kind"] == doc["kind"], stored
         # Stored as shipped: nothing dropped, nothing changed (defaults may be added). A field
         # this API server predates would be missing here.
-        assert contains(stored, doc), f"{kind} {meta['name']}: " + json.dumps(stored, indent=1)
+        assert missing(stored, doc) is None, f"{kind} {meta['name']}: {missing(stored, doc)}"
