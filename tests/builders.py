@@ -253,6 +253,7 @@ def retarget(
 
 
 GATEWAY_API = "gateway.networking.k8s.io"
+GATEWAY_API_EXPERIMENTAL = "gateway.networking.x-k8s.io"
 _GATEWAY_API_RESOURCES = {
     "HTTPRoute": "httproutes",
     "GRPCRoute": "grpcroutes",
@@ -262,15 +263,28 @@ _GATEWAY_API_RESOURCES = {
     "Gateway": "gateways",
     "ListenerSet": "listenersets",
 }
+# The experimental channel's own group (before Gateway API v1.5): kind -> (resource, version).
+_EXPERIMENTAL_RESOURCES = {"XListenerSet": ("xlistenersets", "v1alpha1")}
 
 
 def gateway_api_review(
-    kind: str, spec: Any, *, version: str = "v1", fixture: str = HTTPROUTE_CREATE, **changes: Any
+    kind: str,
+    spec: Any,
+    *,
+    version: str | None = None,
+    fixture: str = HTTPROUTE_CREATE,
+    **changes: Any,
 ) -> dict[str, Any]:
     """A Gateway API review derived from the captured HTTPRoute CREATE (only HTTPRoutes were
-    captured): same envelope, user and options; kind, resource, version and spec as given."""
+    captured): same envelope, user and options; kind, resource, version and spec as given.
+    XListenerSet goes to the experimental group, gateway.networking.x-k8s.io/v1alpha1."""
     review = derive(fixture, spec=spec, **changes)
-    return retarget(review, GATEWAY_API, _GATEWAY_API_RESOURCES[kind], kind, version)
+    if kind in _EXPERIMENTAL_RESOURCES:
+        resource, default_version = _EXPERIMENTAL_RESOURCES[kind]
+        return retarget(
+            review, GATEWAY_API_EXPERIMENTAL, resource, kind, version or default_version
+        )
+    return retarget(review, GATEWAY_API, _GATEWAY_API_RESOURCES[kind], kind, version or "v1")
 
 
 def request_of(review: Mapping[str, Any]) -> AdmissionRequest:

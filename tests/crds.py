@@ -24,6 +24,7 @@ CRDS_ENV = "TENANT_GUARD_CRDS"
 ISTIO_NETWORKING = "networking.istio.io"
 ISTIO_SECURITY = "security.istio.io"
 GATEWAY_API = "gateway.networking.k8s.io"
+GATEWAY_API_EXPERIMENTAL = "gateway.networking.x-k8s.io"
 POLICY_REPORTS = "wgpolicyk8s.io"
 OPEN_REPORTS = "openreports.io"
 
@@ -142,6 +143,13 @@ STAND_INS: tuple[StandIn, ...] = (
         cluster_scoped=True,
         status=False,
     ),
+)
+
+
+# The experimental channel's own group (Gateway API before v1.5): not among the published CRDs
+# the project is tested with, so installed only by the e2e tests about it.
+EXPERIMENTAL_STAND_INS: tuple[StandIn, ...] = (
+    StandIn(GATEWAY_API_EXPERIMENTAL, "XListenerSet", "xlistenersets", ("v1alpha1",)),
 )
 
 

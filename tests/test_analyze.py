@@ -14,6 +14,8 @@ import pytest
 import yaml
 
 from tests.builders import EXAMPLE_CONFIG, FIXTURES, REPO, config_data
+from webhook.admission.decide import KINDS
+from webhook.analyze.judge import judged_kinds
 
 MANIFESTS = FIXTURES / "manifests"
 ALLOWED_VS = MANIFESTS / "vs-reviews.yaml"  # tenant-a/reviews routes its own short name
@@ -512,3 +514,43 @@ def test_a_route_and_a_virtualservice_of_two_tenants_in_one_input_collide(tmp_pa
     ]
     assert "already routed by HTTPRoute tenant-b/orders" in objects[0]["message"]
     assert "already routed by VirtualService tenant-a/orders" in objects[1]["message"]
+
+
+def test_every_kind_the_webhook_judges_is_judged_by_the_kind_its_objects_carry() -> None:
+    """The Gateway API Gateway is `Gateway.gateway.networking.k8s.io` to the webhook but says
+    `Gateway` in its objects; analyze (and the audit, built on it) must find it by the latter."""
+    judged = judged_kinds()
+    for (group, resource), handling in KINDS.items():
+        assert judged[(group, handling.object_kind or handling.kind)] == resource
+
+
+def test_gateway_api_gateway_and_xlistenerset_are_judged(tmp_path: Path) -> None:
+    listener = {"name": "h", "port": 443, "protocol": "HTTPS", "hostname": "a.example.com"}
+    gateway = {
+        "apiVersion": "gateway.networking.k8s.io/v1",
+        "kind": "Gateway",
+        "metadata": {"name": "takeover", "namespace": "tenant-a"},
+        "spec": {
+            "gatewayClassName": "istio",
+            "addresses": [
+                {"type": "Hostname", "value": "istio-ingressgateway.istio-system.svc.cluster.local"}
+            ],
+            "listeners": [listener],
+        },
+    }
+    xlistenerset = {
+        "apiVersion": "gateway.networking.x-k8s.io/v1alpha1",
+        "kind": "XListenerSet",
+        "metadata": {"name": "hijack", "namespace": "tenant-b"},
+        "spec": {
+            "parentRef": {"name": "shared-gateway", "namespace": "infra"},
+            "listeners": [listener],
+        },
+    }
+    code, objects = records(write(tmp_path / "edge.yaml", gateway, xlistenerset))
+    assert code == 1
+    assert [(o["kind"], o["status"]) for o in objects] == [
+        ("Gateway", "denied"),
+        ("XListenerSet", "denied"),
+    ]
+    assert [o["violations"][0]["rule"] for o in objects] == ["gateway-address", "host-ownership"]

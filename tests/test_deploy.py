@@ -51,6 +51,9 @@ GATEWAY_API_RESOURCES = {
     "gateways",
     "listenersets",
 }
+# The experimental channel's own group (before Gateway API v1.5), judged like its counterparts.
+GATEWAY_API_EXPERIMENTAL_GROUP = "gateway.networking.x-k8s.io"
+GATEWAY_API_EXPERIMENTAL_RESOURCES = {"xlistenersets"}
 TLS_DIR = "/etc/tenant-guard/tls"
 CONFIG_FILE = "/etc/tenant-guard/config/config.yaml"
 # The args every deployment runs with (fixed by the program's CLI).
@@ -298,7 +301,10 @@ def test_istio_rules_cover_every_served_version(hook_name: str) -> None:
             )
 
 
-def test_gateway_api_rules_cover_every_served_version() -> None:
+def test_gateway_api_rules_cover_every_version_either_channel_serves() -> None:
+    """Every Gateway API resource tenant-guard judges is sent in whatever version is installed
+    ("*"): the experimental channel serves alpha versions beside (or instead of) the standard
+    ones, and matchPolicy Equivalent converts only to a version the CRD also serves."""
     served = crds.served_versions(GATEWAY_API_GROUP)
     hook = webhook(render("base"), TENANT_RULES)
     rules = group_rules(hook, GATEWAY_API_GROUP)
@@ -306,17 +312,11 @@ def test_gateway_api_rules_cover_every_served_version() -> None:
     assert sorted(covered) == sorted([*GATEWAY_API_RESOURCES, "tlsroutes"]), "one rule each"
     for rule in rules:
         assert rule["apiGroups"] == [GATEWAY_API_GROUP]
+        assert rule["apiVersions"] == ["*"]
         assert set(rule["operations"]) == {"CREATE", "UPDATE"}
         assert rule["scope"] == "Namespaced"
-        if rule["resources"] == ["tlsroutes"]:
-            # Not in the standard channel the fixtures hold: whatever version is installed.
-            assert "tlsroutes" not in served and rule["apiVersions"] == ["*"]
-            continue
-        for resource in rule["resources"]:
-            assert resource in served, f"{resource} is not a Gateway API CRD in the fixtures"
-            assert set(rule["apiVersions"]) == served[resource], (
-                f"{resource} versions {rule['apiVersions']} != served {sorted(served[resource])}"
-            )
+    # The standard channel the fixtures hold serves all of them but TLSRoute (experimental).
+    assert set(served) >= GATEWAY_API_RESOURCES
     # Only tenant namespaces, like every other tenant rule; nothing of it is mutated.
     assert hook["namespaceSelector"] == {
         "matchExpressions": [{"key": "tenant", "operator": "Exists"}]
@@ -324,9 +324,29 @@ def test_gateway_api_rules_cover_every_served_version() -> None:
     assert group_rules(webhook(render("base"), TENANT_MUTATE), GATEWAY_API_GROUP) == []
 
 
+def test_experimental_group_rules_send_xlistenersets() -> None:
+    hook = webhook(render("base"), TENANT_RULES)
+    (rule,) = group_rules(hook, GATEWAY_API_EXPERIMENTAL_GROUP)
+    assert rule == {
+        "apiGroups": [GATEWAY_API_EXPERIMENTAL_GROUP],
+        "apiVersions": ["*"],
+        "resources": sorted(GATEWAY_API_EXPERIMENTAL_RESOURCES),
+        "operations": ["CREATE", "UPDATE"],
+        "scope": "Namespaced",
+    }
+    # Judged, and in the same group and resource the stand-in CRD the e2e suite installs has.
+    assert {(GATEWAY_API_EXPERIMENTAL_GROUP, r) for r in GATEWAY_API_EXPERIMENTAL_RESOURCES} <= set(
+        KINDS
+    )
+    assert {(s.group, s.plural) for s in crds.EXPERIMENTAL_STAND_INS} == {
+        (GATEWAY_API_EXPERIMENTAL_GROUP, r) for r in GATEWAY_API_EXPERIMENTAL_RESOURCES
+    }
+    assert group_rules(webhook(render("base"), TENANT_MUTATE), GATEWAY_API_EXPERIMENTAL_GROUP) == []
+
+
 def test_tenant_rules_send_only_judged_resources_and_every_edge_one() -> None:
     """Every resource tenant-rules sends has a policy, and every edge resource is sent
-    (TLSRoute in whatever version the experimental channel serves)."""
+    (TLSRoute and XListenerSet in whatever version the experimental channel serves)."""
     hook = webhook(render("base"), TENANT_RULES)
     sent = {
         (group, resource)
@@ -337,6 +357,7 @@ def test_tenant_rules_send_only_judged_resources_and_every_edge_one() -> None:
     assert sent <= set(KINDS)
     edge = {(ISTIO_GROUP, r) for r in ISTIO_EDGE_RESOURCES}
     edge |= {(GATEWAY_API_GROUP, r) for r in GATEWAY_API_RESOURCES}
+    edge |= {(GATEWAY_API_EXPERIMENTAL_GROUP, r) for r in GATEWAY_API_EXPERIMENTAL_RESOURCES}
     assert edge | {(GATEWAY_API_GROUP, "tlsroutes")} <= sent
 
 

@@ -113,8 +113,10 @@ ROWS = [
 @pytest.mark.parametrize(("sections", "expected"), ROWS)
 def test_gateway_bound_destinations(sections: dict[str, Any], expected: list[Any]) -> None:
     decision = validate(request_of(derive(VS_CREATE, spec=vs([SHARED_GATEWAY], **sections))))
-    assert [(v.field, v.owner) for v in decision.violations] == expected
-    assert all(v.rule == "gateway-destination" for v in decision.violations)
+    # TCP routes on the shared gateway are a violation of their own (test_shared_gateway_tcp).
+    found = [v for v in decision.violations if v.rule != "shared-gateway"]
+    assert [(v.field, v.owner) for v in found] == expected
+    assert all(v.rule == "gateway-destination" for v in found)
     assert decision.allowed is (not expected)
 
     # The same VirtualService without a gateway is mesh-only: not limited.
@@ -135,6 +137,104 @@ def test_any_gateway_other_than_mesh_binds(gateways: list[str], export_to: list[
     spec = vs(gateways, http=http_to("admin.tenant-b"), exportTo=export_to)
     decision = validate(request_of(derive(VS_CREATE, spec=spec)))
     assert [v.rule for v in decision.violations] == ["gateway-destination"]
+
+
+def tls_to(*sni_hosts: str) -> list[dict[str, Any]]:
+    return [{"match": [{"port": 443, "sniHosts": list(sni_hosts)}], "route": [to("reviews")]}]
+
+
+SNI = "spec.tls[0].match[0].sniHosts"
+
+# (sniHosts of a tls route of a VirtualService tenant-a/reviews with hosts [a.example.com] on
+# the shared gateway, expected [(field, rule, owner)])
+SNI_ROWS = [
+    pytest.param(tls_to("a.example.com"), [], id="own-host"),
+    pytest.param(tls_to("WWW.A.example.com."), [], id="under-own-wildcard-variant"),
+    pytest.param(
+        tls_to("a.example.com", "Shop.Example.ORG."),
+        [(f"{SNI}[1]", "host-ownership", "tenant-b")],
+        id="other-tenants-host",
+    ),
+    pytest.param(
+        tls_to("*.example.com"),
+        [(f"{SNI}[0]", "host-ownership", "tenant-b")],
+        id="wildcard-over-other-claims",
+    ),
+    pytest.param(
+        tls_to("api.example.net"), [(f"{SNI}[0]", "host-unclaimed", "unclaimed")], id="unclaimed"
+    ),
+    pytest.param(
+        tls_to("db.tenant-b.svc.cluster.local"),
+        [(f"{SNI}[0]", "host-ownership", "tenant-b")],
+        id="other-tenants-service",
+    ),
+    pytest.param(tls_to("*"), [(f"{SNI}[0]", "host-ownership", "nobody")], id="star"),
+    pytest.param(tls_to("exa_mple.com"), [(f"{SNI}[0]", "host-invalid", None)], id="invalid"),
+    pytest.param(
+        [{"match": [{"port": 443}], "route": [to("reviews")]}], [], id="no-sni-hosts-uses-hosts"
+    ),
+    pytest.param(
+        [
+            {"match": [{"sniHosts": ["a.example.com"]}], "route": [to("reviews")]},
+            {"match": [{"port": 8443}, {"sniHosts": ["shop.example.org"]}], "route": []},
+        ],
+        [("spec.tls[1].match[1].sniHosts[0]", "host-ownership", "tenant-b")],
+        id="second-rule-second-match",
+    ),
+]
+
+
+@pytest.mark.parametrize(("tls", "expected"), SNI_ROWS)
+def test_sni_hosts_on_a_gateway_are_hosts(tls: list[dict[str, Any]], expected: list[Any]) -> None:
+    decision = validate(request_of(derive(VS_CREATE, spec=vs([SHARED_GATEWAY], tls=tls))))
+    assert [(v.field, v.rule, v.owner) for v in decision.violations] == expected
+    assert decision.allowed is (not expected)
+    # Mesh-only, the VirtualService reaches only its own namespace's proxies: not limited.
+    mesh_only = derive(VS_CREATE, spec=vs(["mesh"], tls=tls, exportTo=["."]))
+    assert validate(request_of(mesh_only)).allowed
+
+
+TCP_TO_OWN = [{"route": [to("db")]}]
+
+# (gateways, exportTo, tcp, expected [(field, rule)]) of a VirtualService tenant-a/reviews.
+SHARED_TCP_ROWS = [
+    pytest.param(
+        [SHARED_GATEWAY],
+        [".", "istio-system"],
+        TCP_TO_OWN,
+        [("spec.gateways[0]", "shared-gateway")],
+        id="shared-gateway",
+    ),
+    pytest.param(
+        ["mesh", "public-gateway.istio-system"],
+        [".", "istio-system"],
+        TCP_TO_OWN,
+        [("spec.gateways[1]", "shared-gateway")],
+        id="shared-gateway-legacy-dotted-form",
+    ),
+    pytest.param(["tenant-a-dev/gw"], [".", "tenant-a-dev"], TCP_TO_OWN, [], id="same-tenant"),
+    pytest.param(["edge"], ["."], TCP_TO_OWN, [], id="own-namespace-gateway"),
+    pytest.param(["mesh"], ["."], TCP_TO_OWN, [], id="mesh-only"),
+    pytest.param([SHARED_GATEWAY], [".", "istio-system"], [], [], id="shared-no-tcp"),
+]
+
+
+@pytest.mark.parametrize(("gateways", "export_to", "tcp", "expected"), SHARED_TCP_ROWS)
+def test_shared_gateway_tcp(
+    gateways: list[str], export_to: list[str], tcp: list[Any], expected: list[Any]
+) -> None:
+    spec = vs(gateways, tcp=tcp, exportTo=export_to)
+    decision = validate(request_of(derive(VS_CREATE, spec=spec)))
+    assert [(v.field, v.rule) for v in decision.violations] == expected
+    for field, _ in expected:
+        index = int(field.removeprefix("spec.gateways[").removesuffix("]"))
+        assert (
+            f'VirtualService tenant-a/reviews: {field} "{gateways[index]}" is shared by every '
+            "tenant: the routes of spec.tcp would take the whole of each TCP or TLS-terminating "
+            "server they match on it, other tenants' hosts too. Fix: route HTTP by host, or TLS "
+            "by SNI (spec.tls[].match[].sniHosts), on the shared gateway, or bind the TCP routes "
+            "to a gateway of your tenant"
+        ) in message_of(decision)
 
 
 def test_message_says_why_and_how_to_fix() -> None:
@@ -174,6 +274,18 @@ def test_message_says_why_and_how_to_fix() -> None:
             {"http": [{"delegate": {"namespace": ["x"]}}]},
             "spec.http[0].delegate.namespace",
             id="delegate-ns-list",
+        ),
+        pytest.param({"tls": [{"match": "x"}]}, "spec.tls[0].match", id="tls-match-string"),
+        pytest.param({"tls": [{"match": [7]}]}, "spec.tls[0].match[0]", id="tls-match-number"),
+        pytest.param(
+            {"tls": [{"match": [{"sniHosts": "a.example.com"}]}]},
+            "spec.tls[0].match[0].sniHosts",
+            id="sni-hosts-string",
+        ),
+        pytest.param(
+            {"tls": [{"match": [{"sniHosts": [None]}]}]},
+            "spec.tls[0].match[0].sniHosts[0]",
+            id="sni-host-null",
         ),
     ],
 )

@@ -1,5 +1,6 @@
-"""Gateway API (SPEC.md §8): route hostnames and parentRefs, Gateway and ListenerSet
-listeners, and collisions with routes of other tenants across APIs."""
+"""Gateway API (SPEC.md §8): route hostnames and parentRefs, Gateway and ListenerSet (and the
+experimental channel's XListenerSet) listeners, a Gateway's Hostname addresses, and collisions
+with routes of other tenants across APIs."""
 
 from __future__ import annotations
 
@@ -33,6 +34,14 @@ OWN = {"group": "gateway.networking.k8s.io", "kind": "Gateway", "name": "tenant-
 SAME_TENANT = {"name": "gw", "namespace": "tenant-a-dev"}
 SHARED = {"name": "shared-gateway", "namespace": "infra"}
 SHARED_LISTENERSET = {"kind": "ListenerSet", "name": "shared-gateway", "namespace": "infra"}
+SHARED_XLISTENERSET = {
+    "group": "gateway.networking.x-k8s.io",
+    "kind": "XListenerSet",
+    "name": "shared-gateway",
+    "namespace": "infra",
+}
+# The experimental group with a kind it does not have: not a listener parent, so not shared.
+SHARED_NAME_WRONG_GROUP = {**SHARED_XLISTENERSET, "kind": "Gateway"}
 OTHER_TENANT = {"name": "gw", "namespace": "tenant-b"}
 PLATFORM = {"name": "internal", "namespace": "infra"}
 OWN_SERVICE = {"group": "", "kind": "Service", "name": "reviews"}
@@ -70,6 +79,27 @@ ROUTE_ROWS = [
     pytest.param("HTTPRoute", route(["a.example.com"], SHARED), [], id="shared-parent"),
     pytest.param(
         "HTTPRoute", route(["a.example.com"], SHARED_LISTENERSET), [], id="shared-listenerset"
+    ),
+    pytest.param(
+        "HTTPRoute", route(["a.example.com"], SHARED_XLISTENERSET), [], id="shared-xlistenerset"
+    ),
+    pytest.param(
+        "HTTPRoute",
+        route([], SHARED_XLISTENERSET),
+        SHARED_NO_HOSTNAMES,
+        id="shared-xlistenerset-no-hostnames",
+    ),
+    pytest.param(
+        "HTTPRoute",
+        route(["a.example.com"], SHARED_NAME_WRONG_GROUP),
+        [("spec.parentRefs[0]", "parent-ref", "platform")],
+        id="shared-name-experimental-group-not-a-listener-parent",
+    ),
+    pytest.param(
+        "TCPRoute",
+        route(ABSENT, SHARED_XLISTENERSET),
+        [("spec.parentRefs[0]", "shared-parent", "platform")],
+        id="tcp-shared-xlistenerset",
     ),
     pytest.param("HTTPRoute", route([], SHARED), SHARED_NO_HOSTNAMES, id="shared-hostnames-empty"),
     pytest.param(
@@ -264,6 +294,43 @@ LISTENER_ROWS = [
         [("spec.parentRef", "parent-ref", "platform")],
         id="listenerset-platform-gateway-not-shared",
     ),
+    # --- the experimental channel's XListenerSet, judged like a ListenerSet
+    pytest.param(
+        "XListenerSet",
+        {"parentRef": {"name": "tenant-a-gateway"}, "listeners": [NO_HOST]},
+        [],
+        id="xlistenerset-own-parent-no-hostname",
+    ),
+    pytest.param(
+        "XListenerSet",
+        {"parentRef": SHARED, "listeners": [{**NO_HOST, "hostname": "www.a.example.com"}]},
+        [],
+        id="xlistenerset-shared-parent-own-hostname",
+    ),
+    pytest.param(
+        "XListenerSet",
+        {"parentRef": SHARED, "listeners": [{**NO_HOST, "hostname": "Shop.Example.Org."}]},
+        [("spec.listeners[0].hostname", "host-ownership", "tenant-b")],
+        id="xlistenerset-shared-parent-other-tenants-hostname",
+    ),
+    pytest.param(
+        "XListenerSet",
+        {"parentRef": SHARED, "listeners": [NO_HOST]},
+        [("spec.listeners[0].hostname", "shared-parent", "platform")],
+        id="xlistenerset-shared-parent-listener-without-hostname",
+    ),
+    pytest.param(
+        "XListenerSet",
+        {"parentRef": {**OTHER_TENANT, "kind": "Gateway"}, "listeners": [NO_HOST]},
+        [("spec.parentRef", "parent-ref", "tenant-b")],
+        id="xlistenerset-other-tenants-gateway",
+    ),
+    pytest.param(
+        "XListenerSet",
+        {"parentRef": PLATFORM, "listeners": [{**NO_HOST, "hostname": "a.example.com"}]},
+        [("spec.parentRef", "parent-ref", "platform")],
+        id="xlistenerset-platform-gateway-not-shared",
+    ),
 ]
 
 
@@ -281,6 +348,190 @@ def test_listeners(kind: str, spec: dict[str, Any], expected: list[Any]) -> None
     assert decision.kind == shown
     if expected:
         assert message_of(decision).startswith(f"{shown} tenant-a/reviews: ")
+
+
+# --- a Gateway's addresses: the Services whose pods it would program -----------------------
+
+
+def gateway_with(*addresses: Any) -> dict[str, Any]:
+    return {"addresses": list(addresses), "listeners": [{**NO_HOST, "hostname": "a.example.com"}]}
+
+
+def hostname(value: str, address_type: Any = "Hostname") -> dict[str, Any]:
+    address: dict[str, Any] = {"value": value}
+    if address_type is not ABSENT:
+        address["type"] = address_type
+    return address
+
+
+SHARED_INGRESS = "istio-ingressgateway.istio-system.svc.cluster.local"
+ADDRESS = "spec.addresses[0].value"
+PLATFORM_ADDRESS = [(ADDRESS, "gateway-address", "platform")]
+TENANT_B_ADDRESS = [(ADDRESS, "gateway-address", "tenant-b")]
+
+ADDRESS_ROWS = [
+    # --- the platform's shared ingress, in every form of its Service host name
+    pytest.param(gateway_with(hostname(SHARED_INGRESS)), PLATFORM_ADDRESS, id="platform-fqdn"),
+    pytest.param(
+        gateway_with(hostname("istio-ingressgateway.istio-system.svc")),
+        PLATFORM_ADDRESS,
+        id="platform-svc",
+    ),
+    pytest.param(
+        gateway_with(hostname("istio-ingressgateway.istio-system")),
+        PLATFORM_ADDRESS,
+        id="platform-name-namespace",
+    ),
+    pytest.param(
+        gateway_with(hostname("Istio-IngressGateway.ISTIO-SYSTEM.svc.Cluster.Local.")),
+        PLATFORM_ADDRESS,
+        id="platform-case-trailing-dot",
+    ),
+    pytest.param(
+        gateway_with(hostname("istio-ingressgateway.istio-system.svc.cluster.local", "hostname")),
+        PLATFORM_ADDRESS,
+        id="platform-type-lower-case",
+    ),
+    pytest.param(
+        gateway_with(hostname(SHARED_INGRESS, ABSENT)),
+        PLATFORM_ADDRESS,
+        id="platform-no-type-istio-reads-hostname",
+    ),
+    pytest.param(
+        gateway_with(hostname("ingress.legacy.svc.cluster.local")),
+        PLATFORM_ADDRESS,
+        id="labelled-but-not-tenant-namespace",
+    ),
+    pytest.param(
+        gateway_with(hostname("ingress.not-yet.svc.cluster.local")),
+        PLATFORM_ADDRESS,
+        id="unknown-namespace",
+    ),
+    pytest.param(
+        gateway_with(hostname("ingress.not-yet")),
+        PLATFORM_ADDRESS,
+        id="unknown-namespace-two-labels",
+    ),
+    # --- another tenant's Service
+    pytest.param(
+        gateway_with(hostname("gw-istio.tenant-b.svc.cluster.local")),
+        TENANT_B_ADDRESS,
+        id="other-tenant-fqdn",
+    ),
+    pytest.param(
+        gateway_with(hostname("gw-istio.tenant-b")), TENANT_B_ADDRESS, id="other-tenant-short"
+    ),
+    pytest.param(
+        gateway_with(hostname("a.b.gw-istio.tenant-b.svc")),
+        TENANT_B_ADDRESS,
+        id="other-tenant-deeper-name",
+    ),
+    # --- names that are no Service of the tenant: ServiceEntries, wildcards, the cluster
+    pytest.param(
+        gateway_with(hostname("ingress.example.com")),
+        PLATFORM_ADDRESS,
+        id="external-name-serviceentry",
+    ),
+    pytest.param(
+        gateway_with(hostname("a.example.com")), PLATFORM_ADDRESS, id="own-claim-is-no-service"
+    ),
+    pytest.param(
+        gateway_with(hostname("*.tenant-a.svc.cluster.local")),
+        [(ADDRESS, "gateway-address", "nobody")],
+        id="wildcard",
+    ),
+    pytest.param(
+        gateway_with(hostname("ingress.cluster.local")),
+        PLATFORM_ADDRESS,
+        id="cluster-name",
+    ),
+    pytest.param(
+        gateway_with(hostname("exa_mple.istio-system")),
+        [(ADDRESS, "host-invalid", None)],
+        id="invalid",
+    ),
+    # --- the tenant's own Services: allowed
+    pytest.param(gateway_with(hostname("my-gateway")), [], id="short-name-own-namespace"),
+    pytest.param(
+        gateway_with(hostname("My-Gateway.Tenant-A.svc.cluster.local.")), [], id="own-fqdn"
+    ),
+    pytest.param(gateway_with(hostname("gw.tenant-a-dev.svc")), [], id="same-tenant-namespace"),
+    pytest.param(gateway_with(hostname("gw.tenant-a-dev")), [], id="same-tenant-two-labels"),
+    # --- addresses that are not host names: Istio deploys the Gateway's own pods
+    pytest.param(gateway_with(hostname("10.0.0.7", "IPAddress")), [], id="ip-address"),
+    pytest.param(gateway_with(hostname("10.0.0.7", ABSENT)), [], id="ip-address-no-type"),
+    pytest.param(gateway_with(hostname("fd00::7", ABSENT)), [], id="ipv6-no-type"),
+    pytest.param(
+        gateway_with(hostname(SHARED_INGRESS, "example.com/cloud-address")),
+        [],
+        id="implementation-specific-type",
+    ),
+    pytest.param({"listeners": [NO_HOST]}, [], id="no-addresses"),
+    pytest.param({"addresses": None, "listeners": [NO_HOST]}, [], id="null-addresses"),
+    # --- every address is judged, every violation at once
+    pytest.param(
+        gateway_with(
+            hostname("my-gateway"),
+            hostname(SHARED_INGRESS),
+            hostname("gw.tenant-b"),
+        ),
+        [
+            ("spec.addresses[1].value", "gateway-address", "platform"),
+            ("spec.addresses[2].value", "gateway-address", "tenant-b"),
+        ],
+        id="several-addresses",
+    ),
+]
+
+
+@pytest.mark.parametrize(("spec", "expected"), ADDRESS_ROWS)
+def test_gateway_addresses(spec: dict[str, Any], expected: list[Any]) -> None:
+    violations = gatewayapi.check_listeners(
+        {"spec": spec}, "Gateway", "tenant-a", "tenant-a", make_view(), default_config()
+    )
+    assert _summary(violations) == expected
+
+    decision = validate(request_of(gateway_api_review("Gateway", spec)))
+    assert decision.allowed is (not expected)
+    assert _summary(decision.violations) == expected
+
+
+def test_gateway_address_message_names_the_service_and_the_fix() -> None:
+    decision = validate(
+        request_of(gateway_api_review("Gateway", gateway_with(hostname(SHARED_INGRESS))))
+    )
+    assert message_of(decision) == (
+        "Gateway.gateway.networking.k8s.io tenant-a/reviews: spec.addresses[0].value "
+        f'"{SHARED_INGRESS}" names a Service of namespace "istio-system" of the platform: '
+        "Istio would program that Service's pods with this Gateway's listeners. Fix: leave "
+        "spec.addresses out (Istio then deploys this Gateway's own pods), or name a Service in "
+        'a namespace of tenant "tenant-a" (e.g. my-gateway, '
+        "my-gateway.tenant-a.svc.cluster.local)"
+    )
+
+
+def test_gateway_address_uses_the_configured_cluster_domain() -> None:
+    config = make_config(clusterDomain="corp.internal")
+    other = gateway_with(hostname("istio-ingressgateway.istio-system.svc.corp.internal"))
+    own = gateway_with(hostname("gw.tenant-a.svc.corp.internal"))
+    assert (
+        _summary(
+            validate(request_of(gateway_api_review("Gateway", other)), config=config).violations
+        )
+        == PLATFORM_ADDRESS
+    )
+    assert validate(request_of(gateway_api_review("Gateway", own)), config=config).allowed
+    # cluster.local is no Service name in that cluster: not the tenant's either.
+    default_domain = gateway_with(hostname("gw.tenant-a.svc.cluster.local"))
+    assert not validate(
+        request_of(gateway_api_review("Gateway", default_domain)), config=config
+    ).allowed
+
+
+def test_only_a_gateway_has_addresses_judged() -> None:
+    # A ListenerSet has no addresses of its own; whatever is there is not read as a link.
+    spec = {"parentRef": {"name": "tenant-a-gateway"}, **gateway_with(hostname(SHARED_INGRESS))}
+    assert validate(request_of(gateway_api_review("ListenerSet", spec))).allowed
 
 
 # --- collisions across APIs ------------------------------------------------------------------
@@ -410,16 +661,27 @@ def test_dry_run_gives_the_same_answer(spec: dict[str, Any]) -> None:
 
 
 @pytest.mark.parametrize(
-    ("kind", "version"), [("HTTPRoute", "v1beta1"), ("Gateway", "v1beta1"), ("HTTPRoute", "v1")]
+    ("kind", "version"),
+    [
+        ("HTTPRoute", "v1beta1"),
+        ("Gateway", "v1beta1"),
+        ("HTTPRoute", "v1"),
+        # Versions of the experimental channel: the dispatch never looks at the version.
+        ("HTTPRoute", "v1alpha2"),
+        ("ListenerSet", "v1alpha1"),
+        ("XListenerSet", "v1alpha1"),
+        ("XListenerSet", "v1alpha2"),
+    ],
 )
 def test_every_served_version_is_judged_alike(kind: str, version: str) -> None:
     spec = (
         route(["shop.example.org"], SHARED)
         if kind == "HTTPRoute"
         else {
+            "parentRef": {"name": "tenant-a-gateway"},
             "listeners": [
                 {"name": "h", "port": 80, "protocol": "HTTP", "hostname": "shop.example.org"}
-            ]
+            ],
         }
     )
     decision = validate(request_of(gateway_api_review(kind, spec, version=version)))
@@ -472,6 +734,42 @@ def test_gateway_api_gateway_is_not_taken_for_an_istio_one() -> None:
         ),
         pytest.param(
             "ListenerSet", {"listeners": []}, "spec.parentRef", id="listenerset-no-parent"
+        ),
+        pytest.param(
+            "XListenerSet", {"listeners": []}, "spec.parentRef", id="xlistenerset-no-parent"
+        ),
+        pytest.param(
+            "XListenerSet",
+            {"parentRef": "infra/shared-gateway", "listeners": []},
+            "spec.parentRef",
+            id="xlistenerset-parent-string",
+        ),
+        pytest.param(
+            "Gateway",
+            {"addresses": {"type": "Hostname", "value": SHARED_INGRESS}},
+            "spec.addresses",
+            id="addresses-map",
+        ),
+        pytest.param(
+            "Gateway", {"addresses": [SHARED_INGRESS]}, "spec.addresses[0]", id="address-str"
+        ),
+        pytest.param(
+            "Gateway",
+            {"addresses": [{"type": "Hostname"}]},
+            "spec.addresses[0].value",
+            id="address-without-value",
+        ),
+        pytest.param(
+            "Gateway",
+            {"addresses": [{"type": "Hostname", "value": [SHARED_INGRESS]}]},
+            "spec.addresses[0].value",
+            id="address-value-list",
+        ),
+        pytest.param(
+            "Gateway",
+            {"addresses": [{"type": 1, "value": SHARED_INGRESS}]},
+            "spec.addresses[0].type",
+            id="address-type-number",
         ),
     ],
 )

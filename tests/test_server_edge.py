@@ -40,6 +40,12 @@ def route(hostnames: Any, *parents: dict[str, Any], kind: str = "HTTPRoute") -> 
     return gateway_api_review(kind, spec)
 
 
+def addressed(value: str) -> dict[str, Any]:
+    """A Gateway API Gateway whose one address is a Hostname: Istio links it to that Service."""
+    listener = {"name": "h", "port": 443, "protocol": "HTTPS", "hostname": "a.example.com"}
+    return {"addresses": [{"type": "Hostname", "value": value}], "listeners": [listener]}
+
+
 def sidecar(*hosts: str) -> dict[str, Any]:
     return derive(SIDECAR_CREATE, spec={"egress": [{"hosts": list(hosts)}]})
 
@@ -165,6 +171,71 @@ ATTACKS = [
         '"shop.example.org" belongs to tenant "tenant-b"',
         id="gateway-api-gateway-listener-of-other-tenant",
     ),
+    # --- a Gateway API Gateway linked to existing pods (Istio's manual deployment)
+    pytest.param(
+        gateway_api_review(
+            "Gateway", addressed("istio-ingressgateway.istio-system.svc.cluster.local")
+        ),
+        False,
+        'spec.addresses[0].value "istio-ingressgateway.istio-system.svc.cluster.local" names a '
+        'Service of namespace "istio-system" of the platform: Istio would program that '
+        "Service's pods",
+        id="gateway-linked-to-shared-ingress",
+    ),
+    pytest.param(
+        gateway_api_review("Gateway", addressed("Istio-IngressGateway.Istio-System.")),
+        False,
+        'names a Service of namespace "istio-system" of the platform',
+        id="gateway-linked-to-shared-ingress-short-form-case-dot",
+    ),
+    pytest.param(
+        gateway_api_review("Gateway", addressed("gw-istio.tenant-b.svc")),
+        False,
+        'names a Service of namespace "tenant-b" of tenant "tenant-b"',
+        id="gateway-linked-to-other-tenants-service",
+    ),
+    pytest.param(
+        gateway_api_review("Gateway", addressed("ingress.example.com")),
+        False,
+        "is not a Service in a namespace of this tenant",
+        id="gateway-linked-to-a-serviceentry-host",
+    ),
+    pytest.param(
+        gateway_api_review("Gateway", addressed("my-gateway")),
+        True,
+        "",
+        id="gateway-linked-to-own-service",
+    ),
+    # --- the experimental channel's XListenerSet
+    pytest.param(
+        gateway_api_review(
+            "XListenerSet",
+            {
+                "parentRef": SHARED,
+                "listeners": [
+                    {"name": "h", "port": 443, "protocol": "HTTPS", "hostname": "shop.example.org"}
+                ],
+            },
+        ),
+        False,
+        'XListenerSet tenant-a/reviews: spec.listeners[0].hostname "shop.example.org" belongs '
+        'to tenant "tenant-b"',
+        id="xlistenerset-on-shared-parent-with-other-tenants-hostname",
+    ),
+    pytest.param(
+        gateway_api_review(
+            "XListenerSet",
+            {
+                "parentRef": SHARED,
+                "listeners": [
+                    {"name": "h", "port": 443, "protocol": "HTTPS", "hostname": "a.example.com"}
+                ],
+            },
+        ),
+        True,
+        "",
+        id="xlistenerset-on-shared-parent-with-own-hostname",
+    ),
     # --- Sidecar
     pytest.param(load_review(SIDECAR_CREATE), True, "", id="captured-sidecar"),
     pytest.param(sidecar("./*", "*/*"), False, '"*/*" imports the services of every', id="star"),
@@ -193,6 +264,40 @@ ATTACKS = [
         False,
         'spec.http[0].mirror.host "admin.tenant-b.svc.cluster.local" belongs to tenant "tenant-b"',
         id="mirror-to-other-tenant",
+    ),
+    pytest.param(
+        derive(
+            VS_CREATE,
+            spec={
+                "hosts": ["a.example.com"],
+                "gateways": ["istio-system/public-gateway"],
+                "exportTo": [".", "istio-system"],
+                "tls": [
+                    {
+                        "match": [{"port": 443, "sniHosts": ["shop.example.org"]}],
+                        "route": [{"destination": {"host": "reviews"}}],
+                    }
+                ],
+            },
+        ),
+        False,
+        'spec.tls[0].match[0].sniHosts[0] "shop.example.org" belongs to tenant "tenant-b"',
+        id="sni-host-of-other-tenant-on-shared-gateway",
+    ),
+    pytest.param(
+        derive(
+            VS_CREATE,
+            spec={
+                "hosts": ["a.example.com"],
+                "gateways": ["istio-system/public-gateway"],
+                "exportTo": [".", "istio-system"],
+                "tcp": [{"route": [{"destination": {"host": "reviews"}}]}],
+            },
+        ),
+        False,
+        'spec.gateways[0] "istio-system/public-gateway" is shared by every tenant: the routes of '
+        "spec.tcp would take the whole of each TCP or TLS-terminating server",
+        id="tcp-routes-on-shared-gateway",
     ),
 ]
 
@@ -261,3 +366,25 @@ def test_new_kinds_show_up_in_metrics_by_kind(server: RunningServer) -> None:
     assert counted("Gateway", "denied", "gateway-selector")
     assert counted("Gateway.gateway.networking.k8s.io", "denied", "host-ownership")
     assert counted("Sidecar", "allowed", "none")
+
+
+def test_experimental_kinds_and_addresses_show_up_in_metrics(server: RunningServer) -> None:
+    listener = {"name": "h", "port": 80, "protocol": "HTTP", "hostname": "shop.example.org"}
+    reviews = [
+        gateway_api_review("XListenerSet", {"parentRef": SHARED, "listeners": [listener]}),
+        gateway_api_review("Gateway", addressed("istio-ingressgateway.istio-system")),
+    ]
+    with server.client() as client:
+        for review in reviews:
+            client.post("/validate", json=review).raise_for_status()
+        text = client.get("/metrics").text
+    assert any(
+        line.startswith("tenant_guard_admission_requests_total{")
+        and 'kind="XListenerSet"' in line
+        and 'rule="host-ownership"' in line
+        for line in text.splitlines()
+    )
+    assert any(
+        'kind="Gateway.gateway.networking.k8s.io"' in line and 'rule="gateway-address"' in line
+        for line in text.splitlines()
+    )

@@ -1,5 +1,5 @@
-"""The edge (SPEC.md §8, §11) end to end: Gateway API routes, Istio Gateways and Sidecars
-applied with kubectl through the shipped webhook configuration."""
+"""The edge (SPEC.md §8, §11) end to end: Gateway API routes and Gateways, Istio Gateways and
+Sidecars applied with kubectl through the shipped webhook configuration."""
 
 from __future__ import annotations
 
@@ -111,3 +111,51 @@ def test_sidecar_importing_every_namespace_is_denied_and_a_scoped_one_created(
         {"egress": [{"hosts": ["./*", "istio-system/*"]}]},
     )
     assert "sidecar.networking.istio.io/default created" in cluster.apply(scoped).stdout
+
+
+def gateway_api_gateway(namespace: str, name: str, address: str) -> str:
+    """A Gateway API Gateway with one Hostname address: Istio's manual deployment links it to
+    that Service and programs the Service's pods with the listeners."""
+    spec = {
+        "gatewayClassName": "istio",
+        "addresses": [{"type": "Hostname", "value": address}],
+        "listeners": [
+            {"name": "https", "port": 443, "protocol": "HTTPS", "hostname": "www.a.example.com"}
+        ],
+    }
+    return manifest("gateway.networking.k8s.io/v1", "Gateway", namespace, name, spec)
+
+
+@pytest.mark.parametrize(
+    ("address", "owner"),
+    [
+        pytest.param(
+            "istio-ingressgateway.istio-system.svc.cluster.local",
+            'namespace "istio-system" of the platform',
+            id="shared-ingress-fqdn",
+        ),
+        pytest.param(
+            "istio-ingressgateway.istio-system.svc",
+            'namespace "istio-system" of the platform',
+            id="shared-ingress-svc",
+        ),
+        pytest.param(
+            "gateway-istio.tenant-b", 'namespace "tenant-b" of tenant "tenant-b"', id="other-tenant"
+        ),
+    ],
+)
+def test_gateway_linked_to_a_service_of_others_is_denied(
+    cluster: Cluster, address: str, owner: str
+) -> None:
+    assert_denied(
+        cluster,
+        gateway_api_gateway("tenant-a", "takeover", address),
+        f'Gateway.gateway.networking.k8s.io tenant-a/takeover: spec.addresses[0].value "{address}" '
+        f"names a Service of {owner}: Istio would program that Service's pods with this "
+        "Gateway's listeners",
+    )
+
+
+def test_gateway_linked_to_its_own_service_is_created(cluster: Cluster) -> None:
+    result = cluster.apply(gateway_api_gateway("tenant-a", "manual", "manual-gateway"))
+    assert "gateway.gateway.networking.k8s.io/manual created" in result.stdout

@@ -32,6 +32,7 @@ from webhook.tenancy.view import TenancyView
 Endpoint = Literal["validate", "mutate"]
 ISTIO = "networking.istio.io"
 GATEWAY_API = gatewayapi_policy.GROUP
+GATEWAY_API_EXPERIMENTAL = gatewayapi_policy.EXPERIMENTAL_GROUP
 
 
 @dataclass(frozen=True)
@@ -115,7 +116,7 @@ def _validate_listeners(ctx: Context) -> list[Violation]:
     assert ctx.tenant is not None and ctx.subject.namespace is not None
     return gatewayapi_policy.check_listeners(
         ctx.obj,
-        str(ctx.obj.get("kind")),  # Gateway or ListenerSet, checked against the resource
+        str(ctx.obj.get("kind")),  # Gateway, ListenerSet or XListenerSet, checked already
         ctx.subject.namespace,
         ctx.tenant,
         ctx.view,
@@ -206,6 +207,8 @@ KINDS: Mapping[tuple[str, str], Kind] = {
         f"Gateway.{GATEWAY_API}", _validate_listeners, object_kind="Gateway"
     ),
     (GATEWAY_API, "listenersets"): Kind("ListenerSet", _validate_listeners),
+    # The experimental channel's name for ListenerSet before Gateway API v1.5, judged alike.
+    (GATEWAY_API_EXPERIMENTAL, "xlistenersets"): Kind("XListenerSet", _validate_listeners),
 }
 
 

@@ -105,8 +105,12 @@ class Identity:
 
 def judged_kinds(kinds: Mapping[tuple[str, str], Kind] = KINDS) -> dict[tuple[str, str], str]:
     """(API group, kind) -> resource, derived from the dispatch table, so that every kind the
-    webhook judges is judged here too."""
-    return {(group, handling.kind): resource for (group, resource), handling in kinds.items()}
+    webhook judges is judged here too. Keyed by the kind the objects carry: a Gateway API
+    Gateway says `Gateway`, though the webhook names it Gateway.gateway.networking.k8s.io."""
+    return {
+        (group, handling.object_kind or handling.kind): resource
+        for (group, resource), handling in kinds.items()
+    }
 
 
 def analyze(

@@ -1,7 +1,9 @@
-"""Gateway API (SPEC.md §8): route hostnames and parents, Gateway and ListenerSet listeners."""
+"""Gateway API (SPEC.md §8): route hostnames and parents, Gateway and ListenerSet listeners,
+and the Services a Gateway's addresses link it to."""
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -15,14 +17,22 @@ from webhook.policies.common import (
     show,
     string_list_at,
 )
-from webhook.policies.ownership import EDGE, collision_problem, host_problem
+from webhook.policies.ownership import EDGE, Problem, collision_problem, host_problem
+from webhook.tenancy.hosts import Form, HostError, classify, is_wildcard, normalise
 from webhook.tenancy.view import TenancyView
 
 GROUP = "gateway.networking.k8s.io"
+# The experimental channel's group: before Gateway API v1.5 it held ListenerSet as
+# XListenerSet (v1alpha1), the version Istio implemented first.
+EXPERIMENTAL_GROUP = "gateway.networking.x-k8s.io"
 # Routes that carry no hostnames: on a shared listener they take the whole port.
 PORT_ROUTES = frozenset({"TCPRoute", "UDPRoute"})
+# The kinds that attach listeners to a parent Gateway (spec.parentRef).
+LISTENER_SETS = frozenset({"ListenerSet", "XListenerSet"})
 # Parents that accept hostnames, and so may be shared by name in sharedParentRefs.
-_LISTENER_PARENTS = frozenset({"Gateway", "ListenerSet"})
+_LISTENER_PARENTS = frozenset(
+    {(GROUP, "Gateway"), (GROUP, "ListenerSet"), (EXPERIMENTAL_GROUP, "XListenerSet")}
+)
 
 
 @dataclass(frozen=True)
@@ -63,10 +73,9 @@ def read_parent(ref: object, field: str, namespace: str) -> Parent:
 
 def is_shared(parent: Parent, config: Config) -> bool:
     return (
-        parent.group == GROUP
-        and parent.kind in _LISTENER_PARENTS
-        and parent.ref in config.shared_parent_refs
-    )
+        parent.group,
+        parent.kind,
+    ) in _LISTENER_PARENTS and parent.ref in config.shared_parent_refs
 
 
 def parent_problem(
@@ -151,7 +160,7 @@ def check_route(
     return violations
 
 
-# --- Gateway and ListenerSet -----------------------------------------------------------------
+# --- Gateway, ListenerSet and XListenerSet --------------------------------------------------
 
 
 def check_listeners(
@@ -163,11 +172,14 @@ def check_listeners(
     config: Config,
 ) -> list[Violation]:
     """A Gateway's or ListenerSet's listeners publish their hostnames; a ListenerSet's parent
-    follows the route rule, and on a shared parent every listener names its hostname."""
+    follows the route rule, and on a shared parent every listener names its hostname. A
+    Gateway's addresses may link it only to Services of its own tenant."""
     spec = mapping_at(obj, "spec", "spec")
     violations: list[Violation] = []
     shared_parent: str | None = None
-    if kind == "ListenerSet":
+    if kind == "Gateway":
+        violations += check_addresses(spec, namespace, tenant, view, config)
+    if kind in LISTENER_SETS:
         parent = read_parent(spec.get("parentRef"), "spec.parentRef", namespace)
         refused = parent_problem(parent, "spec.parentRef", namespace, tenant, view, config)
         if refused is not None:
@@ -199,3 +211,103 @@ def check_listeners(
         if problem is not None:
             violations.append(problem.at(f"{field}.hostname", show(hostname)))
     return violations
+
+
+# --- a Gateway linked to existing pods ------------------------------------------------------
+
+ADDRESS_RULE = "gateway-address"
+HOSTNAME_ADDRESS = "Hostname"
+
+
+def check_addresses(
+    spec: Mapping[str, Any], namespace: str, tenant: str, view: TenancyView, config: Config
+) -> list[Violation]:
+    """Istio's manual deployment: a Gateway whose addresses hold a Hostname is not given pods
+    of its own; Istio programs the pods of the Service (or ServiceEntry) of that host name with
+    the Gateway's listeners. Only a Service in a namespace of the Gateway's tenant may be named,
+    or a tenant would program the platform's shared ingress pods, or another tenant's."""
+    violations: list[Violation] = []
+    for index, address in enumerate(list_at(spec, "addresses", "spec.addresses")):
+        field = f"spec.addresses[{index}]"
+        if not isinstance(address, dict):
+            raise ShapeError(field, "an object", address)
+        address_type = address.get("type")
+        if address_type is not None and not isinstance(address_type, str):
+            raise ShapeError(f"{field}.type", "a string", address_type)
+        value = address.get("value")
+        if not isinstance(value, str):
+            raise ShapeError(f"{field}.value", "a string", value)
+        if not _names_a_host(address_type, value):
+            continue
+        problem = address_problem(value, namespace, tenant, view, config)
+        if problem is not None:
+            violations.append(problem.at(f"{field}.value", show(value)))
+    return violations
+
+
+def _names_a_host(address_type: str | None, value: str) -> bool:
+    """Whether Istio reads the address as the host name of a Service.
+
+    Istio takes an address without a type as a Hostname (the CRD's default, IPAddress, is
+    filled in by the API server, but a stand-in CRD or an old one may not default it), so an
+    untyped value is judged unless it is an IP address. The type is compared without case:
+    refusing `hostname` costs nothing, guessing wrong about an implementation would.
+    """
+    if address_type is not None:
+        return address_type.lower() == HOSTNAME_ADDRESS.lower()
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        return True
+    return False
+
+
+def address_problem(
+    raw: str, namespace: str, tenant: str, view: TenancyView, config: Config
+) -> Problem | None:
+    """Why a Gateway in `namespace` of `tenant` may not be linked to the Service `raw` names:
+    every form a Service host name takes (`name` in the Gateway's namespace, `name.ns`,
+    `name.ns.svc`, `name.ns.svc.<clusterDomain>`, any case, a trailing dot)."""
+    fix = (
+        "leave spec.addresses out (Istio then deploys this Gateway's own pods), or name a "
+        f"Service in a namespace of tenant {show(tenant)} (e.g. my-gateway, "
+        f"my-gateway.{namespace}.svc.{config.domain})"
+    )
+    try:
+        host = normalise(raw)
+    except HostError as exc:
+        return Problem(
+            "host-invalid",
+            f"is not a valid host name: {exc}",
+            f"name a Service, e.g. my-gateway.{namespace}.svc.{config.domain}",
+        )
+    if is_wildcard(host):
+        return Problem(
+            ADDRESS_RULE,
+            "is a wildcard: a Gateway address names the one Service whose pods it programs",
+            fix,
+            "nobody",
+        )
+    form = classify(host, namespace, config.domain, view.is_namespace)
+    if form.form is Form.SHORT:
+        return None  # Istio reads a short name as a Service of the Gateway's own namespace
+    if form.form is Form.SERVICE:
+        assert form.namespace is not None
+        owner = view.tenant_of(form.namespace, config)
+        if owner == tenant:
+            return None
+        whose = f"tenant {show(owner)}" if owner else "the platform"
+        return Problem(
+            ADDRESS_RULE,
+            f"names a Service of namespace {show(form.namespace)} of {whose}: Istio would "
+            "program that Service's pods with this Gateway's listeners",
+            fix,
+            owner or "platform",
+        )
+    return Problem(
+        ADDRESS_RULE,
+        "is not a Service in a namespace of this tenant: Istio would program the pods of "
+        "whatever Service or ServiceEntry has this host name with this Gateway's listeners",
+        fix,
+        "platform",
+    )

@@ -9,7 +9,14 @@ from typing import Any
 
 from webhook.config.model import Config
 from webhook.policies import destinations
-from webhook.policies.common import Violation, mapping_at, show, string_list_at
+from webhook.policies.common import (
+    ShapeError,
+    Violation,
+    list_at,
+    mapping_at,
+    show,
+    string_list_at,
+)
 from webhook.policies.exportto import check_export_to, default_export_to
 from webhook.policies.ownership import collision_problem, host_problem
 from webhook.tenancy.view import TenancyView
@@ -38,6 +45,8 @@ def check(
     violations = check_hosts(hosts, namespace, name, tenant, view, config)
     violations += gateways.violations
     if destinations.is_gateway_bound(bound):
+        violations += check_sni_hosts(spec, namespace, tenant, view, config)
+        violations += check_shared_tcp(spec, bound, namespace, config)
         violations += destinations.check(spec, namespace, tenant, view, config)
     violations += check_export_to(
         string_list_at(spec, "exportTo", "spec.exportTo"),
@@ -76,6 +85,56 @@ def check_hosts(
         if problem is not None:
             violations.append(problem.at(field, show(raw)))
     return violations
+
+
+def check_sni_hosts(
+    spec: Mapping[str, Any], namespace: str, tenant: str, view: TenancyView, config: Config
+) -> list[Violation]:
+    """On a gateway, `tls[].match[].sniHosts` become the SNI names of the gateway's filter
+    chains. Istio's own validation wants them within spec.hosts, but tenant-guard does not rely
+    on istiod's webhook being installed: each one must be the tenant's, as a host is."""
+    violations: list[Violation] = []
+    for index, rule in enumerate(list_at(spec, "tls", "spec.tls")):
+        where = f"spec.tls[{index}]"
+        if not isinstance(rule, dict):
+            raise ShapeError(where, "an object", rule)
+        for match_index, match in enumerate(list_at(rule, "match", f"{where}.match")):
+            at = f"{where}.match[{match_index}]"
+            if not isinstance(match, dict):
+                raise ShapeError(at, "an object", match)
+            for host_index, raw in enumerate(
+                string_list_at(match, "sniHosts", f"{at}.sniHosts") or []
+            ):
+                problem = host_problem(raw, namespace, tenant, view, config)
+                if problem is not None:
+                    violations.append(problem.at(f"{at}.sniHosts[{host_index}]", show(raw)))
+    return violations
+
+
+def check_shared_tcp(
+    spec: Mapping[str, Any], bound: list[str], namespace: str, config: Config
+) -> list[Violation]:
+    """TCP routes on a shared gateway. A TCP route matches no host: on a gateway server that
+    is plain TCP, or TLS terminated by the gateway, Istio takes the first VirtualService's TCP
+    route for the whole server, every host of it, other tenants' too (as a TCPRoute on a shared
+    Gateway API parent takes the whole port)."""
+    if not list_at(spec, "tcp", "spec.tcp"):
+        return []
+    shared = set(config.shared_gateways)
+    return [
+        Violation(
+            "shared-gateway",
+            f"spec.gateways[{index}]",
+            show(ref),
+            "is shared by every tenant: the routes of spec.tcp would take the whole of each TCP "
+            "or TLS-terminating server they match on it, other tenants' hosts too",
+            "route HTTP by host, or TLS by SNI (spec.tls[].match[].sniHosts), on the shared "
+            "gateway, or bind the TCP routes to a gateway of your tenant",
+            "platform",
+        )
+        for index, ref in enumerate(bound)
+        if ref != "mesh" and "/".join(resolve_gateway(ref, namespace)) in shared
+    ]
 
 
 # --- gateways --------------------------------------------------------------------------------
