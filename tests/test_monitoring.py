@@ -247,6 +247,12 @@ def test_the_dashboard_shows_what_the_contract_names() -> None:
         )
 
 
+def test_the_dashboard_uses_only_variables_it_defines() -> None:
+    # A query with a variable Grafana does not know shows "no data", without an error.
+    used = set(re.findall(r"\$\{?[A-Za-z_]+\}?", DASHBOARD.read_text()))
+    assert used == {"$tenant", "$__rate_interval", "${datasource}"}
+
+
 def test_the_dashboard_reads_only_recording_rules_that_are_shipped() -> None:
     used = set(re.findall(r"\btenant_guard:[a-z_]+:[a-z0-9_]+", DASHBOARD.read_text()))
     assert used and used <= recorded()
