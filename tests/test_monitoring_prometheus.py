@@ -97,12 +97,12 @@ class _ExporterHandler(BaseHTTPRequestHandler):
         lines.append(
             'apiserver_admission_webhook_rejection_count{name="tenant-rules.tenant-guard.io",'
             'type="validating",operation="CREATE",error_type="calling_webhook_error",'
-            f'rejection_code="0"}} {failures:.3f}'
+            f'rejection_code="503"}} {failures:.3f}'
         )
         lines.append(
             'apiserver_admission_webhook_rejection_count{name="validate.kyverno.svc",'
             'type="validating",operation="CREATE",error_type="calling_webhook_error",'
-            f'rejection_code="0"}} {failures:.3f}'
+            f'rejection_code="503"}} {failures:.3f}'
         )
         body = ("\n".join(lines) + "\n").encode()
         self.send_response(200)
