@@ -481,6 +481,14 @@ def all_tenants_checks(server: Prometheus) -> dict[str, Check]:
 
 
 TENANT_LABELS = ("tenant", "source_tenant", "destination_tenant")
+README = Path(__file__).resolve().parents[1] / "README.md"
+
+
+def readme_join() -> str:
+    """The PromQL of the README's monitoring section."""
+    text = README.read_text()
+    section = text[text.index("## Monitoring the mesh by tenant") :]
+    return section.split("```promql\n", 1)[1].split("```", 1)[0]
 
 
 @pytest.fixture
@@ -568,6 +576,13 @@ def test_every_dashboard_query_on_a_real_prometheus(fake: FakeApiServer, tmp_pat
             )
             == set()
         )
+
+        # The join the README shows, as written there.
+        assert labels(server.query(readme_join()), "source_tenant", "destination_tenant") == {
+            ("tenant-b", "tenant-a"),
+            ("tenant-a", "tenant-a"),  # tenant-a-dev -> tenant-a
+            ("tenant-b", "tenant-c"),  # to shared-cache: shared, but a tenant's namespace
+        }
 
         # Every shipped rule evaluates on this data without an error, and the cross-tenant
         # alert is on its way (pending: `for: 5m`) for the two pairs, and only them.
