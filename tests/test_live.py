@@ -157,6 +157,37 @@ def test_namespace_that_cannot_be_read_fails_closed(live: Any, fake: FakeApiServ
     assert "could not determine the tenancy of namespace 'unseen'" in response["status"]["message"]
 
 
+def test_requests_before_the_first_list_are_refused_not_judged(
+    fake: FakeApiServer, tmp_path: Path
+) -> None:
+    # A cache that has not listed knows no owners and no routes: a hijack would read as "not
+    # yours" and a collision would pass. Both are refused until the caches are in.
+    api = kubernetes.client.ApiClient(kubernetes.client.Configuration(host=fake.url))
+    cluster = ClusterView(api, host_key=lambda ns, h: route_key(h, ns, "cluster.local"))
+    tenancy = ClusterTenancy(cluster, lookup_timeout=0.5)
+    runtime = Runtime(ConfigStore.fixed(parse_config(CONFIG)), tenancy)
+    with running_server(runtime, tmp_path) as server:
+        for review in (
+            vs_review("tenant-b", "hijack", ["reviews.tenant-a.svc.cluster.local"]),
+            vs_review("tenant-b", "collide", ["api.partner.example"]),
+            vs_review("tenant-b", "own", ["reviews"]),
+        ):
+            result = answer(server, "/validate", review)
+            assert result["allowed"] is False and result["status"]["code"] == 503, result
+            message = result["status"]["message"]
+            assert "caches have not finished their first list" in message, message
+            assert message.endswith("retry in a moment"), message
+        with server.client() as client:
+            assert client.get("/readyz").status_code == 503
+        cluster.start()
+        try:
+            assert cluster.wait_synced(5), cluster.readiness()
+            result = answer(server, "/validate", vs_review("tenant-b", "own", ["reviews"]))
+            assert result["allowed"] is True, result
+        finally:
+            cluster.stop()
+
+
 def test_readyz_reports_a_watch_that_keeps_failing(live: Any, fake: FakeApiServer) -> None:
     server, _ = live
     with server.client() as client:

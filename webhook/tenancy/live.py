@@ -23,7 +23,8 @@ LOOKUP_TIMEOUT_SECONDS = 2.0
 class ClusterTenancy:
     """Requests read the caches' current snapshots; a namespace the cache has not seen yet
     (created a moment ago, as ArgoCD does in one sync) costs one direct GET, and if that fails
-    the request is denied (fail closed), never judged as a platform namespace."""
+    the request is denied (fail closed), never judged as a platform namespace. Until the
+    namespace and VirtualService caches have listed once, every request is refused (503)."""
 
     def __init__(
         self, cluster: ClusterView, lookup_timeout: float = LOOKUP_TIMEOUT_SECONDS
@@ -74,6 +75,12 @@ class ClusterTenancy:
         return view
 
     async def view_for(self, namespace: str | None) -> TenancyView:
+        if not self.cluster.wait_synced(0):
+            # Judging with a half-listed cache would miss owners and collisions: refuse instead.
+            raise TenancyUnavailable(
+                "its namespace and VirtualService caches have not finished their first list "
+                "(tenant-guard is starting)"
+            )
         view = self._current()
         if namespace is None or namespace in view.namespaces:
             return view
