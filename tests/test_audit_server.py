@@ -513,6 +513,24 @@ def test_the_openreports_crd_installed_later_takes_the_reports_over(
         assert 'tenant_guard_audit_policy_report_writes_total{action="removed"} 2.0' in text
 
 
+def test_the_other_api_not_readable_does_not_stop_the_reports(
+    fake: FakeApiServer, tmp_path: Path
+) -> None:
+    # An RBAC of before, granting only PolicyReports, with the OpenReports CRD installed too.
+    serve_reports(fake, WGPOLICY)
+    serve_reports(fake, OPENREPORTS)
+    fake.forbidden_paths.add("/apis/openreports.io/v1alpha1/reports")
+    with audited(fake, tmp_path, reports="wgpolicy") as audit:
+        eventually(
+            lambda: reports_in(fake, WGPOLICY) == {"tenant-a", "tenant-b"},
+            timeout=10,
+            what="PolicyReports written all the same",
+        )
+        text = audit.metrics()
+        errors = re.search(r"^tenant_guard_audit_policy_report_errors_total (\S+)$", text, re.M)
+        assert errors is not None and float(errors.group(1)) >= 1
+
+
 def test_a_named_api_that_is_not_served_leaves_the_other_alone(
     fake: FakeApiServer, tmp_path: Path
 ) -> None:

@@ -285,9 +285,7 @@ class AuditLoop:
             now = self._clock()
             if state.kept is None or now - state.listed_at >= self.report_relist:
                 state.kept, state.listed_at = api.kept(chosen), now
-                state.stale = {
-                    other: sorted(api.kept(other)) for other in served if other is not chosen
-                }
+                state.stale = self._stale(api, served, chosen)
         except ClusterApiError as exc:
             self._report_error(str(exc))
             return
@@ -313,6 +311,22 @@ class AuditLoop:
                 if self._delete_report(api, other, namespace):
                     stale.remove(namespace)
 
+    def _stale(
+        self, api: PolicyReportApi, served: Sequence[ReportFormat], chosen: ReportFormat
+    ) -> dict[ReportFormat, list[str]]:
+        """tenant-guard's reports in the served APIs it does not write to."""
+        stale: dict[ReportFormat, list[str]] = {}
+        for other in served:
+            if other is chosen:
+                continue
+            try:
+                stale[other] = sorted(api.kept(other))
+            except ClusterApiError as exc:
+                # No reason to stop writing where the reports go (an RBAC that grants only the
+                # API written to, say): said, counted, and tried again at the next listing.
+                self._count_error(str(exc))
+        return stale
+
     def _delete_report(self, api: PolicyReportApi, report: ReportFormat, namespace: str) -> bool:
         try:
             api.delete(report, namespace)
@@ -323,12 +337,15 @@ class AuditLoop:
         return True
 
     def _report_error(self, text: str) -> None:
+        self._count_error(text)
+        self.report_state.kept = None  # find out what is there before writing again
+        self._retry_at = self._clock() + self.retry
+
+    def _count_error(self, text: str) -> None:
         state = self.report_state
         state.errors.append(text)
         state.failures += 1
-        state.kept = None  # find out what is there before writing again
-        self._retry_at = self._clock() + self.retry
-        log.warning("audit: report write failed: %s", text)
+        log.warning("audit: report call failed: %s", text)
 
     # --- reporting ---
 
