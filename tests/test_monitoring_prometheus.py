@@ -136,6 +136,14 @@ class Guard:
     port: int
     ca_file: Path
 
+    def ready(self) -> bool:
+        context = ssl.create_default_context(cafile=str(self.ca_file))
+        try:
+            response = httpx.get(f"https://127.0.0.1:{self.port}/readyz", verify=context)
+        except httpx.HTTPError:
+            return False
+        return response.status_code == 200
+
 
 @contextmanager
 def tenant_guard(fake: FakeApiServer, tmp_path: Path) -> Iterator[Guard]:
@@ -154,8 +162,12 @@ def tenant_guard(fake: FakeApiServer, tmp_path: Path) -> Iterator[Guard]:
         process = subprocess.Popen(
             [sys.executable, "-m", "webhook", "serve", *args], stdout=log, stderr=subprocess.STDOUT
         )
+        guard = Guard(port, tmp_path / "tls" / "ca.crt")
         try:
-            yield Guard(port, tmp_path / "tls" / "ca.crt")
+            # Reviews only once ready, as a Service sends them (before its caches have listed,
+            # tenant-guard refuses every review as tenancy-unknown).
+            eventually(lambda: guard.ready(), timeout=60, what="tenant-guard to be ready")
+            yield guard
         finally:
             process.terminate()
             process.wait(timeout=30)
