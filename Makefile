@@ -65,3 +65,9 @@ bench-analyze: $(BIN)/python
 bench-audit: $(BIN)/python
 	$(PIP) -e '.[test]'
 	$(BIN)/python -m benchmarks.audit
+
+# deploy/components/monitoring/prometheusrule.yaml from the plain rule file beside it (after an
+# edit of tenant-guard.rules.yaml; tests/test_monitoring.py fails while they differ).
+.PHONY: prometheusrule
+prometheusrule: $(BIN)/python
+	$(BIN)/python -m tests.monitoring

@@ -1,5 +1,6 @@
 """The in-server audit's judging (webhook.audit.judging): which stored objects are judged, what a
-violation carries, the gauge's counts and the PolicyReports, without a cluster."""
+violation carries, the gauge's counts, the reports in both report APIs and which API they go
+to, without a cluster."""
 
 from __future__ import annotations
 
@@ -13,10 +14,15 @@ from webhook.analyze.judge import Analyzer, tenancy_view
 from webhook.analyze.manifests import Document
 from webhook.audit.judging import (
     DIGEST_ANNOTATION,
+    OPENREPORTS,
+    WGPOLICY,
     AuditedKind,
+    ReportFormat,
     audited_kinds,
     judge_all,
     policy_report,
+    report_candidates,
+    report_format,
     reports_by_namespace,
     violation_counts,
 )
@@ -254,6 +260,46 @@ def test_every_tenant_namespace_gets_a_report_clean_ones_empty() -> None:
         "properties": {"field": "spec.exportTo[0]", "value": '"*"'},
     }
     assert reports["tenant-a"]["summary"]["fail"] == 1
+
+
+def test_a_report_is_the_same_in_either_api_but_for_its_type_and_source() -> None:
+    found = judge_all([(KIND[DR], dr("tenant-a", "wide", ["*"]))], CONFIG, NAMESPACES, {})
+    wgpolicy = reports_by_namespace(found, NAMESPACES, CONFIG, WGPOLICY)["tenant-a"]
+    openreports = reports_by_namespace(found, NAMESPACES, CONFIG, OPENREPORTS)["tenant-a"]
+    assert (wgpolicy["apiVersion"], wgpolicy["kind"]) == ("wgpolicyk8s.io/v1alpha2", "PolicyReport")
+    assert (openreports["apiVersion"], openreports["kind"]) == ("openreports.io/v1alpha1", "Report")
+    # OpenReports has a report-level source (one engine wrote every result); wg-policy has not.
+    assert openreports.pop("source") == "tenant-guard"
+    assert "source" not in wgpolicy
+    for key in ("metadata", "summary", "results"):
+        assert openreports[key] == wgpolicy[key], key
+
+
+@pytest.mark.parametrize(
+    ("wanted", "served", "chosen"),
+    [
+        pytest.param("auto", [WGPOLICY, OPENREPORTS], OPENREPORTS, id="auto-both-the-newer"),
+        pytest.param("auto", [OPENREPORTS, WGPOLICY], OPENREPORTS, id="auto-order-irrelevant"),
+        pytest.param("auto", [WGPOLICY], WGPOLICY, id="auto-wgpolicy-only"),
+        pytest.param("auto", [OPENREPORTS], OPENREPORTS, id="auto-openreports-only"),
+        pytest.param("auto", [], None, id="auto-neither"),
+        pytest.param("wgpolicy", [WGPOLICY, OPENREPORTS], WGPOLICY, id="named-wgpolicy-both"),
+        pytest.param("openreports", [WGPOLICY], None, id="named-openreports-not-served"),
+        pytest.param("openreports", [OPENREPORTS], OPENREPORTS, id="named-openreports"),
+        pytest.param("wgpolicy", [], None, id="named-neither"),
+    ],
+)
+def test_the_report_api_is_the_named_one_or_the_newer_served(
+    wanted: str, served: list[ReportFormat], chosen: ReportFormat | None
+) -> None:
+    assert report_format(wanted, served) is chosen
+
+
+def test_the_candidates_of_each_choice() -> None:
+    assert report_candidates("auto") == (OPENREPORTS, WGPOLICY)
+    assert report_candidates("wgpolicy") == (WGPOLICY,)
+    assert report_candidates("openreports") == (OPENREPORTS,)
+    assert report_candidates("kyverno") == ()
 
 
 def test_the_digest_changes_with_the_results_only() -> None:

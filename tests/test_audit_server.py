@@ -1,8 +1,9 @@
 """The in-server audit against the HTTP-level fake API server, through the real kubernetes
 client and the real TLS server: objects there before the start are reported, a fixed one
 disappears from the gauge and its report, a config reload changes the results, a kind whose
-CRD is not served waits, and PolicyReports are written by server-side apply, only with
---policy-reports."""
+CRD is not served waits, and reports are written by server-side apply, only with
+--policy-reports: wg-policy PolicyReports or OpenReports Reports, whichever is served (the
+newer when both are), or the one named; those left in the other API are deleted."""
 
 from __future__ import annotations
 
@@ -27,6 +28,7 @@ from tests.fake_apiserver import FakeApiServer
 from tests.server_harness import free_port, running_server, serve_process
 from tests.test_cluster import FAST, eventually
 from webhook.audit.auditor import AuditLoop
+from webhook.audit.judging import OPENREPORTS, WGPOLICY, ReportFormat
 from webhook.audit.reports import PolicyReportApi
 from webhook.audit.watches import AuditWatches
 from webhook.certificates.authority import generate_bundle, write_bundle
@@ -39,6 +41,7 @@ from webhook.tenancy.watches import ClusterView
 ISTIO = "networking.istio.io"
 REPORTS = "wgpolicyk8s.io"
 REPORT_PATH = "/apis/wgpolicyk8s.io/v1alpha2/namespaces/{}/policyreports/tenant-guard"
+FORMATS = [pytest.param(WGPOLICY, id="wgpolicy"), pytest.param(OPENREPORTS, id="openreports")]
 CONFIG: dict[str, Any] = {
     "unclaimedHosts": "allow",
     "tenants": {"tenant-a": {"hosts": ["*.a.example.com"]}, "tenant-b": {}},
@@ -81,8 +84,13 @@ def fake() -> Iterator[FakeApiServer]:
         yield server
 
 
-def serve_reports(fake: FakeApiServer) -> None:
-    fake.serve_kind(REPORTS, "v1alpha2", "policyreports", "PolicyReport")
+def serve_reports(fake: FakeApiServer, report: ReportFormat = WGPOLICY) -> None:
+    """Install the report CRD of `report` (wg-policy PolicyReport by default)."""
+    fake.serve_kind(report.group, report.version, report.resource, report.kind)
+
+
+def report_path(report: ReportFormat, namespace: str) -> str:
+    return f"/apis/{report.api_version}/namespaces/{namespace}/{report.resource}/tenant-guard"
 
 
 @dataclass
@@ -118,7 +126,7 @@ class Audited:
 
 @contextmanager
 def audited(
-    fake: FakeApiServer, tmp_path: Path, *, reports: bool = False, config: Any = None
+    fake: FakeApiServer, tmp_path: Path, *, reports: str | None = None, config: Any = None
 ) -> Iterator[Audited]:
     """The real server with cluster tenancy and an audit loop paced for tests."""
     tmp_path.mkdir(parents=True, exist_ok=True)
@@ -136,7 +144,7 @@ def audited(
         current_config=lambda: store.current,
         namespaces=lambda: cluster.namespaces if cluster.wait_synced(0) else None,
         routes=lambda: cluster.routes,
-        reports=PolicyReportApi(api) if reports else None,
+        reports=PolicyReportApi(api, reports) if reports else None,
         debounce=0.2,
         tick=0.05,
         retry=0.2,
@@ -281,27 +289,40 @@ def test_no_list_call_per_object(fake: FakeApiServer, tmp_path: Path) -> None:
         assert single == []
 
 
-# --- PolicyReports -------------------------------------------------------------------------------
+# --- reports: PolicyReport and OpenReports Report ----------------------------------------------
 
 
-def report(fake: FakeApiServer, namespace: str) -> dict[str, Any] | None:
-    return fake.stored_object(REPORTS, "policyreports", namespace, "tenant-guard")
+def report(
+    fake: FakeApiServer, namespace: str, report: ReportFormat = WGPOLICY
+) -> dict[str, Any] | None:
+    return fake.stored_object(report.group, report.resource, namespace, "tenant-guard")
 
 
-def test_policy_reports_are_applied_with_the_right_shape(
-    fake: FakeApiServer, tmp_path: Path
+def reports_in(fake: FakeApiServer, report: ReportFormat) -> set[str]:
+    """The namespaces holding a report of tenant-guard's in that API."""
+    return {ns for ns, name in fake.stored_objects(report.group, report.resource)}
+
+
+@pytest.mark.parametrize("served", FORMATS)
+def test_reports_are_applied_with_the_right_shape(
+    fake: FakeApiServer, tmp_path: Path, served: ReportFormat
 ) -> None:
-    serve_reports(fake)
-    with audited(fake, tmp_path, reports=True) as audit:
-        eventually(lambda: report(fake, "tenant-b") is not None, timeout=10, what="reports")
-        applies = {a.path: a for a in fake.applies if "policyreports" in a.path}
-        assert set(applies) == {REPORT_PATH.format("tenant-a"), REPORT_PATH.format("tenant-b")}
-        applied = applies[REPORT_PATH.format("tenant-b")]
+    serve_reports(fake, served)
+    with audited(fake, tmp_path, reports="auto") as audit:
+        eventually(lambda: report(fake, "tenant-b", served) is not None, timeout=10, what="reports")
+        applies = {a.path: a for a in fake.applies if f"/{served.resource}/" in a.path}
+        assert set(applies) == {
+            report_path(served, "tenant-a"),
+            report_path(served, "tenant-b"),
+        }
+        applied = applies[report_path(served, "tenant-b")]
         assert applied.content_type == "application/apply-patch+yaml"
         assert applied.query["fieldManager"] == "tenant-guard"
         assert applied.query["force"] == "true"
         body = applied.body
-        assert (body["apiVersion"], body["kind"]) == ("wgpolicyk8s.io/v1alpha2", "PolicyReport")
+        assert (body["apiVersion"], body["kind"]) == (served.api_version, served.kind)
+        # OpenReports names the engine once for the report; the wg-policy API has no such field.
+        assert body.get("source") == ("tenant-guard" if served is OPENREPORTS else None)
         assert body["metadata"]["labels"]["app.kubernetes.io/managed-by"] == "tenant-guard"
         assert body["summary"] == {"pass": 0, "fail": 1, "warn": 0, "error": 0, "skip": 0}
         (result,) = body["results"]
@@ -324,7 +345,7 @@ def test_policy_reports_are_applied_with_the_right_shape(
                 "uid": "uid-tenant-b-steal",
             }
         ]
-        assert report(fake, "infra") is None
+        assert report(fake, "infra", served) is None
         # A pass that finds the same again writes nothing.
         writes = len(fake.applies)
         passes = audit.passes()
@@ -338,7 +359,7 @@ def test_a_fixed_violation_leaves_an_empty_report_and_a_namespace_leaving_loses_
     fake: FakeApiServer, tmp_path: Path
 ) -> None:
     serve_reports(fake)
-    with audited(fake, tmp_path, reports=True):
+    with audited(fake, tmp_path, reports="auto"):
         eventually(lambda: report(fake, "tenant-a") is not None, timeout=10, what="a report")
         assert len((report(fake, "tenant-a") or {})["results"]) == 1
         fake.put_object(ISTIO, "destinationrules", destinationrule("tenant-a", "web", ["."]))
@@ -358,22 +379,41 @@ def test_a_report_written_before_a_restart_is_not_written_again(
     fake: FakeApiServer, tmp_path: Path
 ) -> None:
     serve_reports(fake)
-    with audited(fake, tmp_path / "one", reports=True):
+    with audited(fake, tmp_path / "one", reports="auto"):
         eventually(lambda: report(fake, "tenant-b") is not None, timeout=10, what="reports")
     writes = len(fake.applies)
-    with audited(fake, tmp_path / "two", reports=True) as audit:
+    with audited(fake, tmp_path / "two", reports="auto") as audit:
         wait_for_pass(audit)
         assert len(fake.applies) == writes
 
 
-def test_without_the_crd_reports_wait_and_say_so(fake: FakeApiServer, tmp_path: Path) -> None:
-    with audited(fake, tmp_path, reports=True) as audit:
+@pytest.mark.parametrize(
+    ("wanted", "not_served"),
+    [
+        pytest.param(
+            "auto",
+            "audit: reports not written: neither openreports.io/v1alpha1 reports nor "
+            "wgpolicyk8s.io/v1alpha2 policyreports is served (is the OpenReports or the "
+            "PolicyReport CRD installed?); checking every 0.2s",
+            id="auto",
+        ),
+        pytest.param(
+            "wgpolicy",
+            "audit: reports not written: wgpolicyk8s.io/v1alpha2 policyreports is not served "
+            "(is the PolicyReport CRD installed?); checking every 0.2s",
+            id="wgpolicy-named",
+        ),
+    ],
+)
+def test_without_the_crd_reports_wait_and_say_so(
+    fake: FakeApiServer, tmp_path: Path, wanted: str, not_served: str
+) -> None:
+    with audited(fake, tmp_path, reports=wanted) as audit:
         wait_for_pass(audit)
-        not_served = "audit: PolicyReports not written: wgpolicyk8s.io/v1alpha2 policyreports"
         eventually(
-            lambda: any(d.startswith(not_served) for d in audit.detail()),
+            lambda: not_served in audit.detail(),
             timeout=10,
-            what="the missing PolicyReport CRD in /readyz's detail",
+            what="the missing report CRD in /readyz's detail",
         )
         assert ("tenant-a", "DestinationRule", "export-to") in audit.violations()
         # Checking for the CRD again (every 0.2 s here) does not judge everything again.
@@ -385,7 +425,7 @@ def test_without_the_crd_reports_wait_and_say_so(fake: FakeApiServer, tmp_path: 
         serve_reports(fake)
         eventually(lambda: report(fake, "tenant-a") is not None, timeout=10, what="a report")
         eventually(
-            lambda: not any(d.startswith(not_served) for d in audit.detail()),
+            lambda: not any("reports not written" in d for d in audit.detail()),
             timeout=10,
             what="the note gone",
         )
@@ -394,10 +434,115 @@ def test_without_the_crd_reports_wait_and_say_so(fake: FakeApiServer, tmp_path: 
 def test_report_write_errors_are_reported_and_retried(fake: FakeApiServer, tmp_path: Path) -> None:
     serve_reports(fake)
     fake.fail_next("PATCH", REPORT_PATH.format("tenant-a"), 403, times=1)
-    with audited(fake, tmp_path, reports=True) as audit:
+    with audited(fake, tmp_path, reports="auto") as audit:
         eventually(lambda: report(fake, "tenant-a") is not None, timeout=10, what="retried write")
         text = audit.metrics()
         assert re.search(r"^tenant_guard_audit_policy_report_errors_total 1\.0$", text, re.M), text
+
+
+def test_both_served_the_newer_api_is_written_unless_one_is_named(
+    fake: FakeApiServer, tmp_path: Path
+) -> None:
+    serve_reports(fake, WGPOLICY)
+    serve_reports(fake, OPENREPORTS)
+    with audited(fake, tmp_path / "auto", reports="auto"):
+        eventually(
+            lambda: reports_in(fake, OPENREPORTS) == {"tenant-a", "tenant-b"},
+            timeout=10,
+            what="OpenReports Reports",
+        )
+        assert reports_in(fake, WGPOLICY) == set()
+    with audited(fake, tmp_path / "named", reports="wgpolicy"):
+        eventually(
+            lambda: reports_in(fake, WGPOLICY) == {"tenant-a", "tenant-b"},
+            timeout=10,
+            what="PolicyReports, as named",
+        )
+        # The Reports of the run before are tenant-guard's too: gone, so no UI shows them twice.
+        eventually(
+            lambda: reports_in(fake, OPENREPORTS) == set(),
+            timeout=10,
+            what="the Reports left by the run before deleted",
+        )
+
+
+def test_the_openreports_crd_installed_later_takes_the_reports_over(
+    fake: FakeApiServer, tmp_path: Path
+) -> None:
+    serve_reports(fake, WGPOLICY)
+    # Someone else's report in the same API is not touched (no tenant-guard label).
+    fake.put_object(
+        REPORTS,
+        "policyreports",
+        {
+            "apiVersion": "wgpolicyk8s.io/v1alpha2",
+            "kind": "PolicyReport",
+            "metadata": {"name": "kyverno-report", "namespace": "tenant-a"},
+            "results": [],
+        },
+    )
+    with audited(fake, tmp_path, reports="auto") as audit:
+        eventually(
+            lambda: report(fake, "tenant-a", WGPOLICY) is not None, timeout=10, what="PolicyReport"
+        )
+        policy_report = report(fake, "tenant-a", WGPOLICY)
+        assert policy_report is not None
+        serve_reports(fake, OPENREPORTS)
+        fake.add_namespace("tenant-b-dev", {"tenant": "tenant-b"})  # a change: a pass is due
+        eventually(
+            lambda: reports_in(fake, OPENREPORTS) == {"tenant-a", "tenant-b", "tenant-b-dev"},
+            timeout=10,
+            what="OpenReports Reports once their CRD is served",
+        )
+        eventually(
+            lambda: (
+                report(fake, "tenant-a", WGPOLICY) is None
+                and report(fake, "tenant-b", WGPOLICY) is None
+            ),
+            timeout=10,
+            what="tenant-guard's PolicyReports deleted",
+        )
+        assert fake.stored_object(REPORTS, "policyreports", "tenant-a", "kyverno-report")
+        moved = report(fake, "tenant-a", OPENREPORTS)
+        assert moved is not None
+        assert moved["results"] == policy_report["results"]
+        assert moved["summary"] == policy_report["summary"]
+        text = audit.metrics()
+        # Two PolicyReports applied, then three Reports, and the two PolicyReports removed.
+        assert 'tenant_guard_audit_policy_report_writes_total{action="applied"} 5.0' in text
+        assert 'tenant_guard_audit_policy_report_writes_total{action="removed"} 2.0' in text
+
+
+def test_the_other_api_not_readable_does_not_stop_the_reports(
+    fake: FakeApiServer, tmp_path: Path
+) -> None:
+    # An RBAC of before, granting only PolicyReports, with the OpenReports CRD installed too.
+    serve_reports(fake, WGPOLICY)
+    serve_reports(fake, OPENREPORTS)
+    fake.forbidden_paths.add("/apis/openreports.io/v1alpha1/reports")
+    with audited(fake, tmp_path, reports="wgpolicy") as audit:
+        eventually(
+            lambda: reports_in(fake, WGPOLICY) == {"tenant-a", "tenant-b"},
+            timeout=10,
+            what="PolicyReports written all the same",
+        )
+        text = audit.metrics()
+        errors = re.search(r"^tenant_guard_audit_policy_report_errors_total (\S+)$", text, re.M)
+        assert errors is not None and float(errors.group(1)) >= 1
+
+
+def test_a_named_api_that_is_not_served_leaves_the_other_alone(
+    fake: FakeApiServer, tmp_path: Path
+) -> None:
+    serve_reports(fake, WGPOLICY)
+    with audited(fake, tmp_path / "before", reports="wgpolicy"):
+        eventually(lambda: reports_in(fake, WGPOLICY) == {"tenant-a", "tenant-b"}, timeout=10)
+    with audited(fake, tmp_path / "after", reports="openreports") as audit:
+        note = "audit: reports not written: openreports.io/v1alpha1 reports is not served"
+        eventually(lambda: any(d.startswith(note) for d in audit.detail()), timeout=10)
+        # Nothing written instead: the PolicyReports stay rather than leave the UIs empty.
+        assert reports_in(fake, WGPOLICY) == {"tenant-a", "tenant-b"}
+        assert [r for r in fake.requests if r.method == "DELETE"] == []
 
 
 # --- the serve command ---------------------------------------------------------------------------
@@ -433,27 +578,42 @@ VIOLATION_LINE = (
 
 
 @pytest.mark.parametrize(
-    ("flags", "writes"),
+    ("flags", "written"),
     [
-        pytest.param((), False, id="without-policy-reports-nothing-written"),
-        pytest.param(("--policy-reports",), True, id="with-policy-reports-written"),
+        pytest.param((), None, id="without-policy-reports-nothing-written"),
+        pytest.param(("--policy-reports",), OPENREPORTS, id="policy-reports-the-newer-api"),
+        pytest.param(("--policy-reports=wgpolicy",), WGPOLICY, id="policy-reports-wgpolicy"),
+        pytest.param(
+            ("--policy-reports", "openreports"), OPENREPORTS, id="policy-reports-openreports"
+        ),
     ],
 )
 def test_serve_audits_and_writes_reports_only_when_asked(
-    fake: FakeApiServer, tmp_path: Path, flags: tuple[str, ...], writes: bool
+    fake: FakeApiServer, tmp_path: Path, flags: tuple[str, ...], written: ReportFormat | None
 ) -> None:
-    serve_reports(fake)
+    serve_reports(fake, WGPOLICY)
+    serve_reports(fake, OPENREPORTS)
     with served(fake, tmp_path, *flags) as http:
         eventually(
             lambda: VIOLATION_LINE in audit_metric(http),
             timeout=20,
             what="the audit's gauge from the server process",
         )
-        if writes:
-            eventually(lambda: report(fake, "tenant-a") is not None, timeout=10, what="report")
-    report_requests = [r for r in fake.requests if "policyreports" in r.path]
-    assert bool(report_requests) is writes
-    assert bool(fake.stored_objects(REPORTS, "policyreports")) is writes
+        if written is not None:
+            eventually(
+                lambda: report(fake, "tenant-a", written) is not None, timeout=10, what="report"
+            )
+    for api in (WGPOLICY, OPENREPORTS):
+        requests = [r for r in fake.requests if f"/{api.resource}" in r.path]
+        assert bool(requests) is (written is not None), api
+        assert bool(fake.stored_objects(api.group, api.resource)) is (api is written), api
+
+
+def test_serve_refuses_an_unknown_report_api(tmp_path: Path) -> None:
+    command = [sys.executable, "-m", "webhook", "serve", "--policy-reports=kyverno"]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 2
+    assert "--policy-reports: invalid choice: 'kyverno'" in done.stderr
 
 
 # --- one engine ----------------------------------------------------------------------------------
@@ -464,7 +624,7 @@ def test_the_server_reports_what_the_one_shot_audit_says(
 ) -> None:
     serve_reports(fake)
     fake.put_object(ISTIO, "destinationrules", destinationrule("tenant-b", "two", ["*", "x"]))
-    with audited(fake, tmp_path, reports=True):
+    with audited(fake, tmp_path, reports="auto"):
         eventually(lambda: report(fake, "tenant-b") is not None, timeout=10, what="reports")
         results = [
             result

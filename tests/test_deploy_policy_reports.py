@@ -1,6 +1,6 @@
 """deploy/components/policy-reports: an overlay that includes it grants exactly what the
-PolicyReport writes need and runs tenant-guard with --policy-reports; the shipped overlays do
-not include it."""
+report writes need, in both report APIs (OpenReports and wg-policy), and runs tenant-guard with
+--policy-reports; the shipped overlays do not include it."""
 
 from __future__ import annotations
 
@@ -65,6 +65,10 @@ def test_the_component_grants_the_report_writes_and_adds_the_flag(
         for resource in rule["resources"]
     }
     assert as_tuples == required
+    assert {(group, resource) for group, resource, _ in as_tuples} == {
+        ("openreports.io", "reports"),
+        ("wgpolicyk8s.io", "policyreports"),
+    }
     binding = next(
         d
         for d in objects(docs, "ClusterRoleBinding")
@@ -88,4 +92,5 @@ def test_the_shipped_overlays_write_no_reports(overlay: str) -> None:
     assert args[: len(BASE_ARGS)] == BASE_ARGS
     granted = {g for _, _, rule in rbac_rules(docs) for g in rule["apiGroups"]}
     assert "wgpolicyk8s.io" not in granted
+    assert "openreports.io" not in granted
     assert COMPONENT.is_dir()

@@ -1,10 +1,12 @@
 """The in-server audit against the real API server: an object admitted in a `warn` namespace
 (with a warning, as admission does there) is reported by a tenant-guard started with
---policy-reports, in its metrics and in the namespace's PolicyReport; fixed, it leaves both;
-the namespace leaving tenancy loses its report. Objects created while no webhook existed at all
-(on a control plane of their own) are reported once tenant-guard starts. And tenant-guard's
-service account with only the shipped RBAC (deploy/base and the policy-reports component) can
-do all of it."""
+--policy-reports, in its metrics and in the namespace's report, a wg-policy PolicyReport or an
+OpenReports Report as the flag names; fixed, it leaves both; the namespace leaving tenancy loses
+its report. With both report CRDs served, plain --policy-reports writes the OpenReports one.
+Objects created while no webhook existed at all (on a control plane of their own) are reported
+once tenant-guard starts. And tenant-guard's service account with only the shipped RBAC
+(deploy/base and the policy-reports component) can do all of it. Which API is written as the
+CRDs come and go: test_e2e_reports.py."""
 
 from __future__ import annotations
 
@@ -30,7 +32,9 @@ from tests.e2e.harness import (
 
 NAMESPACE = "audit-trial"  # a tenant on its way in: its namespace in warn mode
 TENANT = "tenant-audit"
-REPORT_PATH = f"/apis/wgpolicyk8s.io/v1alpha2/namespaces/{NAMESPACE}/policyreports/tenant-guard"
+WGPOLICY = "/apis/wgpolicyk8s.io/v1alpha2/namespaces/{}/policyreports/tenant-guard"
+OPENREPORTS = "/apis/openreports.io/v1alpha1/namespaces/{}/reports/tenant-guard"
+REPORT_PATH = OPENREPORTS.format(NAMESPACE)  # both CRDs are served: the newer API
 GAUGE = (
     'tenant_guard_audit_violations{kind="DestinationRule",rule="export-to",'
     f'tenant="{TENANT}"}} 1.0'
@@ -75,20 +79,29 @@ def metrics(guard: TenantGuard) -> str:
     return guard.get("/metrics").text
 
 
+@pytest.mark.parametrize(
+    ("flag", "path", "kind"),
+    [
+        pytest.param("--policy-reports=wgpolicy", WGPOLICY, "PolicyReport", id="wgpolicy"),
+        pytest.param("--policy-reports=openreports", OPENREPORTS, "Report", id="openreports"),
+    ],
+)
 def test_a_violation_admitted_in_warn_mode_is_reported_until_fixed(
-    cluster: Cluster, trial_namespace: None, tmp_path: Path
+    cluster: Cluster, trial_namespace: None, tmp_path: Path, flag: str, path: str, kind: str
 ) -> None:
     applied = cluster.apply(destinationrule(["*"]))
     # Admitted, as warn mode does, with the violation as a warning.
     assert "exports the object to every namespace of the mesh" in applied.stderr, applied
 
-    guard = TenantGuard(tmp_path / "guard", cluster.kubeconfig, extra_args=["--policy-reports"])
+    guard = TenantGuard(tmp_path / "guard", cluster.kubeconfig, extra_args=[flag])
     guard.start(CONFIG)
+    path = path.format(NAMESPACE)
     try:
         wait_for(lambda: GAUGE in metrics(guard), "the audit's gauge to report the object")
-        wait_for(lambda: report(cluster) is not None, "the namespace's PolicyReport")
-        stored = report(cluster)
+        wait_for(lambda: report(cluster, path) is not None, f"the namespace's {kind}")
+        stored = report(cluster, path)
         assert stored is not None
+        assert stored["kind"] == kind
         labels = stored["metadata"]["labels"]
         assert labels["app.kubernetes.io/managed-by"] == "tenant-guard"
         assert labels["tenant-guard.io/tenant"] == TENANT
@@ -118,10 +131,10 @@ def test_a_violation_admitted_in_warn_mode_is_reported_until_fixed(
         cluster.apply(destinationrule(["."]))
         wait_for(lambda: GAUGE not in metrics(guard), "the fixed object to leave the gauge")
         wait_for(
-            lambda: (report(cluster) or {}).get("results") in ([], None),
+            lambda: (report(cluster, path) or {}).get("results") in ([], None),
             "the fixed object to leave the report",
         )
-        stored = report(cluster)
+        stored = report(cluster, path)
         assert stored is not None and stored["summary"]["warn"] == 0
         last_pass = re.search(
             r"^tenant_guard_audit_last_pass_timestamp_seconds (\S+)$", metrics(guard), re.M
@@ -129,13 +142,15 @@ def test_a_violation_admitted_in_warn_mode_is_reported_until_fixed(
         assert last_pass is not None and float(last_pass.group(1)) > 0
 
         cluster.kubectl("label", "namespace", NAMESPACE, "tenant-")
-        wait_for(lambda: report(cluster) is None, "the report of a namespace that left tenancy")
+        wait_for(
+            lambda: report(cluster, path) is None, "the report of a namespace that left tenancy"
+        )
         assert guard.readyz().status_code == 200
     finally:
         guard.stop()
 
 
-def service_account_kubeconfig(cluster: Cluster, directory: Path) -> Path:
+def service_account_kubeconfig(cluster: ControlPlane, directory: Path) -> Path:
     """tenant-guard's service account with deploy/base's RBAC and the policy-reports
     component's, nothing else."""
     cluster.kubectl("apply", "-f", str(ROOT / "deploy" / "base" / "namespace.yaml"))
@@ -159,7 +174,9 @@ def test_the_shipped_rbac_is_enough_for_the_audit_and_its_reports(
     guard.start(CONFIG)
     try:
         wait_for(lambda: GAUGE in metrics(guard), "the audit's gauge, as the service account")
-        wait_for(lambda: report(cluster) is not None, "the report, as the service account")
+        wait_for(lambda: report(cluster) is not None, "the Report, as the service account")
+        # Both CRDs served: the OpenReports one only.
+        assert report(cluster, WGPOLICY.format(NAMESPACE)) is None
         detail = guard.readyz().json()["detail"]
         # Kinds whose CRDs this cluster lacks may wait; nothing may be refused.
         refused = [d for d in detail if "403" in d or "orbidden" in d or "not complete" in d]
@@ -189,7 +206,7 @@ def test_objects_created_before_tenant_guard_existed_are_reported_until_fixed(
         plane.apply(virtualservice("tenant-b", "hijack", ["reviews.tenant-a.svc.cluster.local"]))
 
         guard.start(CONFIG)
-        path = "/apis/wgpolicyk8s.io/v1alpha2/namespaces/tenant-b/policyreports/tenant-guard"
+        path = OPENREPORTS.format("tenant-b")
 
         def failures() -> dict[tuple[str, str], str]:
             stored = report(plane, path) or {}

@@ -5,10 +5,10 @@ listed, one at once after a config reload, and one after changes (an audited obj
 namespace's labels, the route index) once they have settled for `debounce` seconds. A pass
 judges the caches' current snapshots in a thread, pausing after each millisecond of work so
 that admission requests get the interpreter at once, then swaps the results into
-the metrics whole, and (with --policy-reports) brings each tenant namespace's PolicyReport up
-to date. A quiet cluster still gets a pass every `resync` seconds, so the last pass's time
-says the audit is alive. The judging is webhook.audit.judging's; this module only paces it
-and publishes.
+the metrics whole, and (with --policy-reports) brings each tenant namespace's report up to
+date, in the report API chosen as SPEC.md §10 says (webhook.audit.judging.report_format). A
+quiet cluster still gets a pass every `resync` seconds, so the last pass's time says the audit
+is alive. The judging is webhook.audit.judging's; this module only paces it and publishes.
 """
 
 from __future__ import annotations
@@ -24,11 +24,14 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from webhook.audit.judging import (
+    AUTO,
     DIGEST_ANNOTATION,
     AuditedKind,
     AuditViolation,
     GaugeKey,
     Judge,
+    ReportFormat,
+    report_format,
     reports_by_namespace,
     violation_counts,
 )
@@ -65,10 +68,14 @@ class PassResult:
 
 @dataclass
 class ReportState:
-    """The PolicyReports as tenant-guard last saw and wrote them."""
+    """The reports as tenant-guard last saw and wrote them."""
 
-    served: bool | None = None  # None: not checked yet
+    checked: bool = False  # whether the served APIs have been looked at yet
+    format: ReportFormat | None = None  # the API written to; None while none is served
     kept: dict[str, str] | None = None  # namespace -> digest; None: list them again
+    # Reports of tenant-guard's found in the other API at the last listing (after a switch,
+    # or from a run with another --policy-reports): deleted, so no UI shows stale ones.
+    stale: dict[ReportFormat, list[str]] = field(default_factory=dict)
     listed_at: float = 0.0
     errors: list[str] = field(default_factory=list)
     applied: int = 0  # totals, for the metrics
@@ -253,7 +260,7 @@ class AuditLoop:
         """Kinds served but not listed yet (a kind whose CRD is not served has nothing)."""
         return [k for k, s in statuses.items() if not s.synced and s.waiting is None]
 
-    # --- PolicyReports ---
+    # --- reports (PolicyReport or OpenReports Report) ---
 
     def _write_reports(
         self,
@@ -265,46 +272,80 @@ class AuditLoop:
         state = self.report_state
         state.errors = []
         try:
-            state.served = api.served()
-            if not state.served:
-                state.kept = None
+            served = api.served()
+            chosen = report_format(api.wanted, served)
+            state.checked = True
+            if chosen is not state.format:
+                where = chosen.served_as if chosen else "nowhere (no report API served)"
+                log.info("audit: reports go to %s", where)
+                state.format, state.kept = chosen, None
+            if chosen is None:
                 self._retry_at = self._clock() + self.retry
                 return
             now = self._clock()
             if state.kept is None or now - state.listed_at >= self.report_relist:
-                state.kept, state.listed_at = api.kept(), now
+                state.kept, state.listed_at = api.kept(chosen), now
+                state.stale = self._stale(api, served, chosen)
         except ClusterApiError as exc:
             self._report_error(str(exc))
             return
         kept = state.kept
-        desired = reports_by_namespace(violations, namespaces, config)
+        desired = reports_by_namespace(violations, namespaces, config, chosen)
         for namespace, body in desired.items():
             digest = body["metadata"]["annotations"][DIGEST_ANNOTATION]
             if kept.get(namespace) == digest:
                 continue
             try:
-                api.apply(body)
+                api.apply(chosen, body)
             except ClusterApiError as exc:
                 self._report_error(str(exc))
                 continue
             kept[namespace] = digest
             state.applied += 1
         for namespace in sorted(set(kept) - set(desired)):  # left tenancy
-            try:
-                api.delete(namespace)
-            except ClusterApiError as exc:
-                self._report_error(str(exc))
+            if self._delete_report(api, chosen, namespace):
+                del kept[namespace]
+        for other, stale in state.stale.items():
+            # Written where reports no longer go: the same reports now live in `chosen`.
+            for namespace in list(stale):
+                if self._delete_report(api, other, namespace):
+                    stale.remove(namespace)
+
+    def _stale(
+        self, api: PolicyReportApi, served: Sequence[ReportFormat], chosen: ReportFormat
+    ) -> dict[ReportFormat, list[str]]:
+        """tenant-guard's reports in the served APIs it does not write to."""
+        stale: dict[ReportFormat, list[str]] = {}
+        for other in served:
+            if other is chosen:
                 continue
-            del kept[namespace]
-            state.removed += 1
+            try:
+                stale[other] = sorted(api.kept(other))
+            except ClusterApiError as exc:
+                # No reason to stop writing where the reports go (an RBAC that grants only the
+                # API written to, say): said, counted, and tried again at the next listing.
+                self._count_error(str(exc))
+        return stale
+
+    def _delete_report(self, api: PolicyReportApi, report: ReportFormat, namespace: str) -> bool:
+        try:
+            api.delete(report, namespace)
+        except ClusterApiError as exc:
+            self._report_error(str(exc))
+            return False
+        self.report_state.removed += 1
+        return True
 
     def _report_error(self, text: str) -> None:
+        self._count_error(text)
+        self.report_state.kept = None  # find out what is there before writing again
+        self._retry_at = self._clock() + self.retry
+
+    def _count_error(self, text: str) -> None:
         state = self.report_state
         state.errors.append(text)
         state.failures += 1
-        state.kept = None  # find out what is there before writing again
-        self._retry_at = self._clock() + self.retry
-        log.warning("audit: PolicyReport write failed: %s", text)
+        log.warning("audit: report call failed: %s", text)
 
     # --- reporting ---
 
@@ -324,15 +365,22 @@ class AuditLoop:
                     "audited without it until it lists"
                 )
         state = self.report_state
-        if self.reports is not None and state.served is False:
-            notes.append(
-                "audit: PolicyReports not written: wgpolicyk8s.io/v1alpha2 policyreports is not "
-                f"served (is the PolicyReport CRD installed?); checking every {self.retry:g}s"
-            )
-        notes += [f"audit: PolicyReport: {error}" for error in state.errors[:5]]
+        if self.reports is not None and state.checked and state.format is None:
+            notes.append(self._not_served(self.reports))
+        notes += [f"audit: report: {error}" for error in state.errors[:5]]
         if len(state.errors) > 5:
-            notes.append(f"audit: PolicyReport: ... and {len(state.errors) - 5} more errors")
+            notes.append(f"audit: report: ... and {len(state.errors) - 5} more errors")
         return notes
+
+    def _not_served(self, api: PolicyReportApi) -> str:
+        if api.wanted == AUTO:
+            served = " nor ".join(f.served_as for f in api.candidates)
+            crds = " or the ".join(f.crd for f in api.candidates)
+            what = f"neither {served} is served (is the {crds} CRD installed?)"
+        else:
+            (only,) = api.candidates
+            what = f"{only.served_as} is not served (is the {only.crd} CRD installed?)"
+        return f"audit: reports not written: {what}; checking every {self.retry:g}s"
 
 
 class _AuditCollector(Collector):
@@ -379,7 +427,7 @@ class _AuditCollector(Collector):
         state = loop.report_state
         writes = CounterMetricFamily(
             "tenant_guard_audit_policy_report_writes",
-            "PolicyReports written (applied) or removed",
+            "Reports (PolicyReport or OpenReports Report) written (applied) or removed",
             labels=["action"],
         )
         writes.add_metric(["applied"], state.applied)
@@ -387,7 +435,7 @@ class _AuditCollector(Collector):
         yield writes
         yield CounterMetricFamily(
             "tenant_guard_audit_policy_report_errors",
-            "Failed PolicyReport API calls",
+            "Failed report API calls (PolicyReport or OpenReports Report)",
             value=state.failures,
         )
 
@@ -400,7 +448,8 @@ def start_from_args(
 ) -> AuditLoop:
     """Start the audit's watches and attach its loop to the server."""
     api_client = load_api_client(kubeconfig=args.kubeconfig, in_cluster=args.in_cluster)
-    reports = PolicyReportApi(api_client) if getattr(args, "policy_reports", False) else None
+    wanted = getattr(args, "policy_reports", None)
+    reports = PolicyReportApi(api_client, wanted) if wanted else None
     watches = AuditWatches(api_client, caches=cluster.caches)
 
     def namespaces() -> Namespaces | None:

@@ -3,7 +3,8 @@
 The verdicts come from webhook.analyze.judge's Analyzer, the engine of `tenant-guard analyze`
 and of the one-shot `tenant-guard audit`, so the three say the same thing about an object.
 This module only decides which stored objects are audited, keeps what judging needs of them,
-and turns verdicts into what the audit publishes: the violations gauge and PolicyReports.
+and turns verdicts into what the audit publishes: the violations gauge and the reports
+(wg-policy PolicyReports or OpenReports Reports).
 """
 
 from __future__ import annotations
@@ -28,7 +29,6 @@ NOT_AUDITED = frozenset({("", "pods"), ("", "namespaces")})
 
 POLICY = "tenant-guard"
 REPORT_NAME = "tenant-guard"
-REPORT_API_VERSION = "wgpolicyk8s.io/v1alpha2"
 MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
 MANAGER = "tenant-guard"
 TENANT_LABEL = "tenant-guard.io/tenant"
@@ -56,6 +56,53 @@ def audited_kinds() -> tuple[AuditedKind, ...]:
         for (group, resource), handling in KINDS.items()
         if handling.tenant_scoped and (group, resource) not in NOT_AUDITED
     )
+
+
+@dataclass(frozen=True)
+class ReportFormat:
+    """One of the two report APIs Policy Reporter and similar UIs read (SPEC.md §10)."""
+
+    name: str  # as --policy-reports names it
+    group: str
+    version: str
+    resource: str
+    kind: str
+    crd: str  # the CRD's common name, for messages
+
+    @property
+    def api_version(self) -> str:
+        return f"{self.group}/{self.version}"
+
+    @property
+    def served_as(self) -> str:
+        return f"{self.api_version} {self.resource}"
+
+
+# OpenReports is the successor (Kyverno and Kubewarden are moving to it): preferred when both
+# are served.
+OPENREPORTS = ReportFormat(
+    "openreports", "openreports.io", "v1alpha1", "reports", "Report", "OpenReports"
+)
+WGPOLICY = ReportFormat(
+    "wgpolicy", "wgpolicyk8s.io", "v1alpha2", "policyreports", "PolicyReport", "PolicyReport"
+)
+REPORT_FORMATS = (OPENREPORTS, WGPOLICY)  # in order of preference
+AUTO = "auto"
+
+
+def report_format(wanted: str, served: Iterable[ReportFormat]) -> ReportFormat | None:
+    """The API reports go to: the one named (`openreports` or `wgpolicy`) if it is served,
+    else with `auto` the newer of those served; None when the one(s) it may be are not."""
+    available = set(served)
+    candidates = (
+        REPORT_FORMATS if wanted == AUTO else [f for f in REPORT_FORMATS if f.name == wanted]
+    )
+    return next((f for f in candidates if f in available), None)
+
+
+def report_candidates(wanted: str) -> tuple[ReportFormat, ...]:
+    """The formats `wanted` may write (both for `auto`)."""
+    return tuple(f for f in REPORT_FORMATS if wanted in (AUTO, f.name))
 
 
 @dataclass(frozen=True)
@@ -169,9 +216,14 @@ def violation_counts(violations: Iterable[AuditViolation]) -> dict[GaugeKey, int
 
 
 def policy_report(
-    namespace: str, tenant: str, violations: Sequence[AuditViolation]
+    namespace: str,
+    tenant: str,
+    violations: Sequence[AuditViolation],
+    report: ReportFormat = WGPOLICY,
 ) -> dict[str, Any]:
-    """The PolicyReport (wgpolicyk8s.io/v1alpha2) of one tenant namespace, as applied.
+    """The report of one tenant namespace, as applied: a wg-policy PolicyReport
+    (wgpolicyk8s.io/v1alpha2) or an OpenReports Report (openreports.io/v1alpha1), which have
+    the same summary and results.
 
     No timestamps: a report whose violations did not change is the same report, so it is not
     written again. Its digest (an annotation) is what tells, even after a restart.
@@ -180,8 +232,8 @@ def policy_report(
     results = [_result(v) for v in ordered]
     warned = sum(1 for v in ordered if v.warn)
     body: dict[str, Any] = {
-        "apiVersion": REPORT_API_VERSION,
-        "kind": "PolicyReport",
+        "apiVersion": report.api_version,
+        "kind": report.kind,
         "metadata": {
             "name": REPORT_NAME,
             "namespace": namespace,
@@ -196,6 +248,10 @@ def policy_report(
         },
         "results": results,
     }
+    if report is OPENREPORTS:
+        # Report-level source: every result comes from one engine (the wg-policy API has no
+        # such field; each result names it there, and here too for the UIs that read that).
+        body["source"] = POLICY
     body["metadata"]["annotations"] = {DIGEST_ANNOTATION: report_digest(body)}
     return body
 
@@ -236,13 +292,16 @@ def reports_by_namespace(
     violations: Iterable[AuditViolation],
     namespaces: Mapping[str, Mapping[str, str]],
     config: Config,
+    report: ReportFormat = WGPOLICY,
 ) -> dict[str, dict[str, Any]]:
-    """namespace -> its PolicyReport, for every tenant namespace (an empty one when it has no
+    """namespace -> its report, for every tenant namespace (an empty one when it has no
     violation, so a namespace whose violations were fixed shows a clean report)."""
     grouped: dict[str, list[AuditViolation]] = {}
     for violation in violations:
         grouped.setdefault(violation.ref.namespace, []).append(violation)
     return {
-        name: policy_report(name, namespaces[name][config.tenant_label], grouped.get(name, []))
+        name: policy_report(
+            name, namespaces[name][config.tenant_label], grouped.get(name, []), report
+        )
         for name in sorted(tenant_namespaces(namespaces, config))
     }

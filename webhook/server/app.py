@@ -51,7 +51,9 @@ class Runtime:
     notes: list[Callable[[], list[str]]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        self.metrics.count_config_reloads(lambda: (self.store.reloads, self.store.failures))
+        self.metrics.count_config_reloads(
+            lambda: (self.store.reloads, self.store.failures, self.store.last_error is None)
+        )
         if self.tenancy is None:
             self.tenancy = StaticTenancy(lambda: self.store.current)
 
@@ -76,6 +78,17 @@ def create_app(runtime: Runtime) -> ASGIApp:
         return JSONResponse(body, status_code=200 if ready else 503)
 
     async def metrics(_: Request) -> Response:
+        assert runtime.tenancy is not None
+        config = runtime.store.current
+        try:
+            # Without a namespace: the current view, no lookup.
+            view = await runtime.tenancy.view_for(None)
+        except TenancyUnavailable:
+            pass  # the last view's series stay until one is known again
+        else:
+            runtime.metrics.tenancy.update(
+                view.namespaces, config.tenant_label, config.shared_namespaces
+            )
         return Response(generate_latest(runtime.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     @asynccontextmanager
@@ -254,6 +267,11 @@ def _record(
             (endpoint, decision.kind, req.operation, verdict, rule, decision.tenant or "", dry_run)
         )
     runtime.metrics.observe_latency(endpoint, elapsed)
+    if not decision.allowed and not decision.violations:
+        # Denied without a broken rule: not judged (not checkable, tenancy unknown, internal
+        # error); the reason says whose fault it is.
+        reason = (decision.reason or "unknown").replace(" ", "-")
+        runtime.metrics.admission_errors.labels(endpoint, reason).inc()
     if decision_log.isEnabledFor(logging.INFO):
         name = req.name or _generate_name(req.obj)
         decision_log.info(

@@ -83,9 +83,14 @@ def _parser() -> argparse.ArgumentParser:
     )
     audit_options.add_argument(
         "--policy-reports",
-        action="store_true",
-        help="also keep one PolicyReport (wgpolicyk8s.io/v1alpha2) per tenant namespace, when "
-        "its CRD is served (needs deploy/components/policy-reports' RBAC)",
+        nargs="?",
+        const="auto",
+        choices=["auto", "openreports", "wgpolicy"],
+        metavar="auto|openreports|wgpolicy",
+        help="also keep one report per tenant namespace: an OpenReports Report "
+        "(openreports.io/v1alpha1) or a wg-policy PolicyReport (wgpolicyk8s.io/v1alpha2), "
+        "whichever CRD is served, the first when both are (auto, the default), or the one "
+        "named (needs deploy/components/policy-reports' RBAC)",
     )
     audit_options.add_argument(
         "--audit-debounce-seconds",
