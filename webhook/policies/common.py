@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -103,3 +103,15 @@ def list_at(obj: Mapping[str, Any], key: str, field: str) -> list[Any]:
     if not isinstance(value, list):
         raise ShapeError(field, "a list", value)
     return value
+
+
+def objects_at(
+    obj: Mapping[str, Any], key: str, field: str
+) -> Iterator[tuple[str, Mapping[str, Any]]]:
+    """(`field[i]`, item) of each item of the list obj[key], every item an object; absent or
+    null reads as empty."""
+    for index, item in enumerate(list_at(obj, key, field)):
+        where = f"{field}[{index}]"
+        if not isinstance(item, dict):
+            raise ShapeError(where, "an object", item)
+        yield where, item

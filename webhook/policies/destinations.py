@@ -9,7 +9,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from webhook.config.model import Config
-from webhook.policies.common import ShapeError, Violation, list_at, mapping_at, show
+from webhook.policies.common import ShapeError, Violation, mapping_at, objects_at, show
 from webhook.policies.ownership import ROUTING, host_problem
 from webhook.tenancy.hosts import Form, HostError, classify, normalise
 from webhook.tenancy.view import TenancyView
@@ -29,9 +29,8 @@ def check(
         violation = destination_problem(host, field, namespace, tenant, view, config)
         if violation is not None:
             violations.append(violation)
-    for index, route in enumerate(list_at(spec, "http", "spec.http")):
-        where = f"spec.http[{index}]"
-        delegate = mapping_at(_object(route, where), "delegate", f"{where}.delegate")
+    for where, route in objects_at(spec, "http", "spec.http"):
+        delegate = mapping_at(route, "delegate", f"{where}.delegate")
         target = delegate.get("namespace")
         if target is None or target == namespace:
             continue
@@ -81,22 +80,20 @@ def destination_problem(
 def _destination_hosts(spec: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
     """(field, host) of every destination: http route, mirror and mirrors; tcp and tls route."""
     for section in ("http", "tcp", "tls"):
-        for index, rule in enumerate(list_at(spec, section, f"spec.{section}")):
-            where = f"spec.{section}[{index}]"
-            rule = _object(rule, where)
-            for route_index, route in enumerate(list_at(rule, "route", f"{where}.route")):
-                yield _destination_of(route, f"{where}.route[{route_index}]")
+        for where, rule in objects_at(spec, section, f"spec.{section}"):
+            for route_field, route in objects_at(rule, "route", f"{where}.route"):
+                yield _destination_of(route, route_field)
             if section != "http":
                 continue
             mirror = mapping_at(rule, "mirror", f"{where}.mirror")
             if mirror:
                 yield _host_of(mirror, f"{where}.mirror")
-            for mirror_index, item in enumerate(list_at(rule, "mirrors", f"{where}.mirrors")):
-                yield _destination_of(item, f"{where}.mirrors[{mirror_index}]")
+            for mirror_field, item in objects_at(rule, "mirrors", f"{where}.mirrors"):
+                yield _destination_of(item, mirror_field)
 
 
-def _destination_of(item: object, where: str) -> tuple[str, str]:
-    destination = mapping_at(_object(item, where), "destination", f"{where}.destination")
+def _destination_of(item: Mapping[str, Any], where: str) -> tuple[str, str]:
+    destination = mapping_at(item, "destination", f"{where}.destination")
     return _host_of(destination, f"{where}.destination")
 
 
@@ -105,9 +102,3 @@ def _host_of(destination: Mapping[str, Any], where: str) -> tuple[str, str]:
     if not isinstance(host, str):
         raise ShapeError(f"{where}.host", "a string", host)
     return f"{where}.host", host
-
-
-def _object(value: object, field: str) -> Mapping[str, Any]:
-    if not isinstance(value, dict):
-        raise ShapeError(field, "an object", value)
-    return value

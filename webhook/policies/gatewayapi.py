@@ -14,6 +14,7 @@ from webhook.policies.common import (
     Violation,
     list_at,
     mapping_at,
+    objects_at,
     show,
     string_list_at,
 )
@@ -186,10 +187,7 @@ def check_listeners(
             violations.append(refused)
         elif is_shared(parent, config):
             shared_parent = parent.ref
-    for index, listener in enumerate(list_at(spec, "listeners", "spec.listeners")):
-        field = f"spec.listeners[{index}]"
-        if not isinstance(listener, dict):
-            raise ShapeError(field, "an object", listener)
+    for field, listener in objects_at(spec, "listeners", "spec.listeners"):
         hostname = listener.get("hostname")
         if hostname is None:
             if shared_parent is not None:
@@ -227,10 +225,7 @@ def check_addresses(
     the Gateway's listeners. Only a Service in a namespace of the Gateway's tenant may be named,
     or a tenant would program the platform's shared ingress pods, or another tenant's."""
     violations: list[Violation] = []
-    for index, address in enumerate(list_at(spec, "addresses", "spec.addresses")):
-        field = f"spec.addresses[{index}]"
-        if not isinstance(address, dict):
-            raise ShapeError(field, "an object", address)
+    for field, address in objects_at(spec, "addresses", "spec.addresses"):
         address_type = address.get("type")
         if address_type is not None and not isinstance(address_type, str):
             raise ShapeError(f"{field}.type", "a string", address_type)

@@ -7,10 +7,9 @@ from typing import Any
 
 from webhook.config.model import Config
 from webhook.policies.common import (
-    ShapeError,
     Violation,
-    list_at,
     mapping_at,
+    objects_at,
     show,
     string_list_at,
     string_map_at,
@@ -29,10 +28,7 @@ def check(
     spec = mapping_at(obj, "spec", "spec")
     selector = string_map_at(spec, "selector", "spec.selector")
     violations = check_selector(selector, spec.get("selector") is None, tenant, config)
-    for server_index, server in enumerate(list_at(spec, "servers", "spec.servers")):
-        where = f"spec.servers[{server_index}]"
-        if not isinstance(server, dict):
-            raise ShapeError(where, "an object", server)
+    for where, server in objects_at(spec, "servers", "spec.servers"):
         hosts = string_list_at(server, "hosts", f"{where}.hosts") or []
         for host_index, entry in enumerate(hosts):
             violations += check_server_host(

@@ -7,10 +7,10 @@ from typing import Any
 
 from webhook.config.model import Config
 from webhook.policies.common import (
-    ShapeError,
     Violation,
     list_at,
     mapping_at,
+    objects_at,
     show,
     string_list_at,
 )
@@ -37,10 +37,7 @@ def check(
             )
         ]
     violations: list[Violation] = []
-    for egress_index, listener in enumerate(egress):
-        where = f"spec.egress[{egress_index}]"
-        if not isinstance(listener, dict):
-            raise ShapeError(where, "an object", listener)
+    for where, listener in objects_at(spec, "egress", "spec.egress"):
         hosts = string_list_at(listener, "hosts", f"{where}.hosts") or []
         for host_index, entry in enumerate(hosts):
             violation = entry_problem(

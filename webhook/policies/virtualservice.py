@@ -10,10 +10,10 @@ from typing import Any
 from webhook.config.model import Config
 from webhook.policies import destinations
 from webhook.policies.common import (
-    ShapeError,
     Violation,
     list_at,
     mapping_at,
+    objects_at,
     show,
     string_list_at,
 )
@@ -94,14 +94,8 @@ def check_sni_hosts(
     chains. Istio's own validation wants them within spec.hosts, but tenant-guard does not rely
     on istiod's webhook being installed: each one must be the tenant's, as a host is."""
     violations: list[Violation] = []
-    for index, rule in enumerate(list_at(spec, "tls", "spec.tls")):
-        where = f"spec.tls[{index}]"
-        if not isinstance(rule, dict):
-            raise ShapeError(where, "an object", rule)
-        for match_index, match in enumerate(list_at(rule, "match", f"{where}.match")):
-            at = f"{where}.match[{match_index}]"
-            if not isinstance(match, dict):
-                raise ShapeError(at, "an object", match)
+    for where, rule in objects_at(spec, "tls", "spec.tls"):
+        for at, match in objects_at(rule, "match", f"{where}.match"):
             for host_index, raw in enumerate(
                 string_list_at(match, "sniHosts", f"{at}.sniHosts") or []
             ):
