@@ -94,10 +94,7 @@ def report_format(wanted: str, served: Iterable[ReportFormat]) -> ReportFormat |
     """The API reports go to: the one named (`openreports` or `wgpolicy`) if it is served,
     else with `auto` the newer of those served; None when the one(s) it may be are not."""
     available = set(served)
-    candidates = (
-        REPORT_FORMATS if wanted == AUTO else [f for f in REPORT_FORMATS if f.name == wanted]
-    )
-    return next((f for f in candidates if f in available), None)
+    return next((f for f in report_candidates(wanted) if f in available), None)
 
 
 def report_candidates(wanted: str) -> tuple[ReportFormat, ...]:
