@@ -389,6 +389,24 @@ class Cluster(ControlPlane):
 
     guard: TenantGuard | None = None
 
+    def audit_statuses(self, kind: str) -> dict[tuple[str, str], str]:
+        """(namespace, name) -> status of each stored `kind` object, as the one-shot
+        `tenant-guard audit --kubeconfig` with tenant-guard's config reports it."""
+        assert self.guard is not None
+        command = ["audit", "--kubeconfig", str(self.kubeconfig), "-o", "json"]
+        result = subprocess.run(
+            [sys.executable, "-m", "webhook", *command, "--config", str(self.guard.config_file)],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert result.returncode in (0, 1), result.stderr
+        return {
+            (o["namespace"], o["name"]): o["status"]
+            for o in json.loads(result.stdout)["objects"]
+            if o["kind"] == kind
+        }
+
 
 def webhook_configurations(
     port: int, ca_file: Path | None, overlay: str = "base", host: str = "127.0.0.1"
