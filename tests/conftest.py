@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+import shutil
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -11,7 +13,7 @@ from tests.builders import EXAMPLE_CONFIG
 from tests.builders import load_review as load_fixture
 from tests.server_harness import RunningServer, running_server, runtime_for
 
-__all__ = ["EXAMPLE_CONFIG", "load_fixture"]
+__all__ = ["EXAMPLE_CONFIG", "load_fixture", "swap"]
 
 
 @pytest.fixture(scope="module")
@@ -28,3 +30,19 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
             yield running
     finally:
         decisions.setLevel(level)
+
+
+@pytest.fixture
+def config_file(tmp_path: Path) -> Path:
+    """A copy of the example config in a directory of its own, for tests that change it."""
+    path = tmp_path / "config" / "config.yaml"
+    path.parent.mkdir()
+    shutil.copy(EXAMPLE_CONFIG, path)
+    return path
+
+
+def swap(path: Path, text: str) -> None:
+    """Replace the file the way a ConfigMap mount does: a new file renamed over the link."""
+    staging = path.with_suffix(".new")
+    staging.write_text(text)
+    staging.replace(path)

@@ -2,30 +2,14 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import EXAMPLE_CONFIG, load_fixture
+from tests.conftest import EXAMPLE_CONFIG, load_fixture, swap
 from tests.server_harness import running_server
 from webhook.config.store import ConfigStore
 from webhook.server.app import Runtime
-
-
-@pytest.fixture
-def config_file(tmp_path: Path) -> Path:
-    path = tmp_path / "config" / "config.yaml"
-    path.parent.mkdir()
-    shutil.copy(EXAMPLE_CONFIG, path)
-    return path
-
-
-def swap(path: Path, text: str) -> None:
-    """Replace the file the way a ConfigMap mount does: a new file renamed over the link."""
-    staging = path.with_suffix(".new")
-    staging.write_text(text)
-    staging.replace(path)
 
 
 def test_unchanged_file_is_not_reloaded(config_file: Path) -> None:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import copy
 import re
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,7 +18,7 @@ import pytest
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.conftest import EXAMPLE_CONFIG, load_fixture
+from tests.conftest import EXAMPLE_CONFIG, load_fixture, swap
 from tests.fake_apiserver import FakeApiServer
 from tests.server_harness import RunningServer, running_server
 from tests.test_cluster import FAST, eventually
@@ -80,20 +79,6 @@ def test_offline_every_tenant_namespace_of_the_config_and_only_those(
         assert shared(client) == {"istio-system"}
         text = client.get("/metrics").text
     assert "# TYPE tenant_guard_namespace_tenant gauge" in text
-
-
-@pytest.fixture
-def config_file(tmp_path: Path) -> Path:
-    path = tmp_path / "config" / "config.yaml"
-    path.parent.mkdir()
-    shutil.copy(EXAMPLE_CONFIG, path)
-    return path
-
-
-def swap(path: Path, text: str) -> None:
-    staging = path.with_suffix(".new")
-    staging.write_text(text)
-    staging.replace(path)
 
 
 def test_a_reload_replaces_the_series_and_a_refused_one_keeps_them(
