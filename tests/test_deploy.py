@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import fnmatch
 import functools
+import os
 import re
 import shutil
 import subprocess
@@ -118,6 +119,35 @@ def render(name: str) -> tuple[Doc, ...]:
     if isinstance(docs, str):
         pytest.skip(docs)
     return docs
+
+
+def render_with_component(overlay: str, component: str, directory: Path) -> tuple[Doc, ...]:
+    """A shipped overlay with one of deploy/components added, as a user's kustomization in
+    `directory` would add it."""
+    kubectl = shutil.which("kubectl")
+    if kubectl is None:
+        pytest.skip("kubectl is not installed: cannot render the kustomizations")
+    # kustomize takes only relative paths to other kustomizations.
+    relative = Path(os.path.relpath(DEPLOY, directory))
+    (directory / "kustomization.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "kustomize.config.k8s.io/v1beta1",
+                "kind": "Kustomization",
+                "resources": [str(relative / "overlays" / overlay)],
+                "components": [str(relative / "components" / component)],
+            }
+        )
+    )
+    proc = subprocess.run(
+        [kubectl, "kustomize", str(directory)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    return tuple(d for d in yaml.safe_load_all(proc.stdout) if d)
 
 
 def objects(docs: tuple[Doc, ...], kind: str) -> list[Doc]:

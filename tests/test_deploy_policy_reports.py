@@ -4,53 +4,29 @@ report writes need, in both report APIs (OpenReports and wg-policy), and runs te
 
 from __future__ import annotations
 
-import os
-import shutil
-import subprocess
 from pathlib import Path
-from typing import Any
 
 import pytest
-import yaml
 
-from tests.test_deploy import BASE_ARGS, DEPLOY, OVERLAYS, objects, rbac_rules, render
+from tests.test_deploy import (
+    BASE_ARGS,
+    DEPLOY,
+    OVERLAYS,
+    objects,
+    rbac_rules,
+    render,
+    render_with_component,
+)
 from webhook.audit.reports import POLICY_REPORT_RBAC
 
 COMPONENT = DEPLOY / "components" / "policy-reports"
-
-
-def render_with_component(overlay: str, directory: Path) -> tuple[dict[str, Any], ...]:
-    kubectl = shutil.which("kubectl")
-    if kubectl is None:
-        pytest.skip("kubectl is not installed: cannot render the kustomizations")
-    # kustomize takes only relative paths to other kustomizations.
-    relative = Path(os.path.relpath(DEPLOY, directory))
-    (directory / "kustomization.yaml").write_text(
-        yaml.safe_dump(
-            {
-                "apiVersion": "kustomize.config.k8s.io/v1beta1",
-                "kind": "Kustomization",
-                "resources": [str(relative / "overlays" / overlay)],
-                "components": [str(relative / "components" / "policy-reports")],
-            }
-        )
-    )
-    proc = subprocess.run(
-        [kubectl, "kustomize", str(directory)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert proc.returncode == 0, proc.stderr
-    return tuple(d for d in yaml.safe_load_all(proc.stdout) if d)
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
 def test_the_component_grants_the_report_writes_and_adds_the_flag(
     overlay: str, tmp_path: Path
 ) -> None:
-    docs = render_with_component(overlay, tmp_path)
+    docs = render_with_component(overlay, "policy-reports", tmp_path)
     rules = [r for _, name, r in rbac_rules(docs) if name == "tenant-guard-policy-reports"]
     as_tuples = {
         (group, resource, tuple(rule["verbs"]))

@@ -7,7 +7,6 @@ every dashboard query is tests/test_monitoring_prometheus.py."""
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import subprocess
@@ -28,7 +27,7 @@ from tests.monitoring import (
     dashboard,
     prometheus_rule_text,
 )
-from tests.test_deploy import DEPLOY, OVERLAYS, objects, one, render
+from tests.test_deploy import OVERLAYS, objects, one, render, render_with_component
 
 Doc = dict[str, Any]
 
@@ -261,31 +260,11 @@ def test_the_dashboard_reads_only_recording_rules_that_are_shipped() -> None:
 # --- the component --------------------------------------------------------------------------
 
 
-def render_with_monitoring(overlay: str, directory: Path) -> tuple[Doc, ...]:
-    kubectl = shutil.which("kubectl")
-    if kubectl is None:
-        pytest.skip("kubectl is not installed: cannot render the kustomizations")
-    relative = Path(os.path.relpath(DEPLOY, directory))
-    (directory / "kustomization.yaml").write_text(
-        yaml.safe_dump(
-            {
-                "apiVersion": "kustomize.config.k8s.io/v1beta1",
-                "kind": "Kustomization",
-                "resources": [str(relative / "overlays" / overlay)],
-                "components": [str(relative / "components" / "monitoring")],
-            }
-        )
-    )
-    proc = run([kubectl, "kustomize", str(directory)])
-    assert proc.returncode == 0, proc.stderr
-    return tuple(d for d in yaml.safe_load_all(proc.stdout) if d)
-
-
 @pytest.mark.parametrize("overlay", OVERLAYS)
 def test_the_component_scrapes_tenant_guard_and_ships_rules_and_dashboard(
     overlay: str, tmp_path: Path
 ) -> None:
-    docs = render_with_monitoring(overlay, tmp_path)
+    docs = render_with_component(overlay, "monitoring", tmp_path)
     monitor = one(docs, "ServiceMonitor", "tenant-guard")
     service = one(docs, "Service", "tenant-guard")
     assert monitor["metadata"]["namespace"] == "tenant-guard"
