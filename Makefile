@@ -65,3 +65,9 @@ bench-analyze: $(BIN)/python
 bench-audit: $(BIN)/python
 	$(PIP) -e '.[test]'
 	$(BIN)/python -m benchmarks.audit
+
+# The gateway pod cache with 100,000 pods: memory, initial list and watch cost (a few minutes).
+.PHONY: bench-gateway-pods
+bench-gateway-pods: $(BIN)/python
+	$(PIP) -e '.[test]'
+	$(BIN)/python -m benchmarks.gateway_pods

@@ -304,6 +304,8 @@ class FakeApiServer:
             self._served_kinds.setdefault((group, version), {})[plural] = kind
         self._applies: list[AppliedPatch] = []
         self._bytes_sent: dict[str, int] = {}  # request path -> JSON bytes answered
+        # Apart from _lock: some answers are sent while _lock is held.
+        self._bytes_lock = threading.Lock()
         self._watchers: list[_Watcher] = []
         self._requests: list[RecordedRequest] = []
         # The items and resourceVersion of the latest paged list of each (resource, namespace,
@@ -637,12 +639,12 @@ class FakeApiServer:
     def bytes_sent(self, path: str) -> int:
         """JSON bytes sent in answer to requests for `path` (query left out): list bodies and
         watch events, without HTTP framing."""
-        with self._lock:
+        with self._bytes_lock:
             return self._bytes_sent.get(path, 0)
 
     def _sent(self, request_path: str, size: int) -> None:
         path = urlsplit(request_path).path.rstrip("/") or "/"
-        with self._lock:
+        with self._bytes_lock:
             self._bytes_sent[path] = self._bytes_sent.get(path, 0) + size
 
     def open_watches(self, resource: str) -> int:

@@ -168,7 +168,7 @@ def test_istiod_scope_is_read_and_follows_a_rollout(
     fake: FakeApiServer, watch: GatewayPodWatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     assert watch.scope is not None and watch.scope.scope is Scope.NAMESPACE
-    (note,) = [n for n in watch.notes(lambda _: None) if n.startswith("istiod")]
+    (note,) = watch.notes()
     assert note.startswith(
         f'istiod runs with {SCOPE_ENV}=true (istio-system/istiod-1 (revision default): ="true")'
     )
@@ -188,20 +188,16 @@ def test_istiod_scope_is_read_and_follows_a_rollout(
     assert logged and logged[-1].fields["gateway_selector_scope"] == "mesh"  # type: ignore[attr-defined]
 
 
-def test_without_rbac_on_pods_the_notes_say_what_it_costs(fake: FakeApiServer) -> None:
+def test_without_rbac_on_pods_the_notes_say_why_istiod_is_unknown(fake: FakeApiServer) -> None:
     fake.forbidden_paths.add(PODS_PATH)
     pods = GatewayPodWatch(client_for(fake), KindCaches(), tuning=FAST, istiod_settle=0.01)
     pods.start()
     try:
         eventually(lambda: pods.scope_error is not None, what="the istiod read to fail")
         eventually(lambda: pods.status().last_error is not None, what="the list to fail")
-        notes = pods.notes(lambda s: None if s.synced else "pods: initial list not complete")
-        assert notes[0] == (
-            "pods: initial list not complete; Istio Gateways are denied until it lists (their "
-            "selectors cannot be checked against the cluster's gateway pods)"
-        )
-        assert notes[1].startswith(f"istiod: {SCOPE_ENV} not known: listing istiod's pods: ")
-        assert "403" in notes[1]
+        (note,) = pods.notes()
+        assert note.startswith(f"istiod: {SCOPE_ENV} not known: listing istiod's pods: ")
+        assert "403" in note
         assert not pods.gateway_pods.synced
     finally:
         pods.stop()
@@ -211,7 +207,9 @@ def test_without_rbac_on_pods_the_notes_say_what_it_costs(fake: FakeApiServer) -
 
 
 @contextmanager
-def live_server(fake: FakeApiServer, tmp_path: Path) -> Iterator[tuple[RunningServer, ClusterView]]:
+def live_server(
+    fake: FakeApiServer, tmp_path: Path, wait: bool = True
+) -> Iterator[tuple[RunningServer, ClusterView]]:
     cluster = ClusterView(
         client_for(fake),
         host_key=lambda ns, h: route_key(h, ns, "cluster.local"),
@@ -220,8 +218,8 @@ def live_server(fake: FakeApiServer, tmp_path: Path) -> Iterator[tuple[RunningSe
     )
     cluster.start()
     try:
-        assert cluster.wait_synced(5)
-        if not fake.forbidden_paths:
+        if wait:
+            assert cluster.wait_synced(5)
             eventually(lambda: settled(cluster), what="the caches to list")
         tenancy = ClusterTenancy(cluster, lookup_timeout=0.5)
         runtime = Runtime(ConfigStore.fixed(parse_config(CONFIG)), tenancy)
@@ -303,11 +301,11 @@ def test_a_later_pod_makes_a_selector_deny_and_its_deletion_allows_again(
     assert 'tenant_guard_cache_objects{resource="pods"} 3.0' in metrics
 
 
-def test_without_the_pods_gateways_are_refused_and_everything_else_goes_on(
+def test_without_the_pods_not_ready_and_gateways_are_refused_if_sent_anyway(
     fake: FakeApiServer, tmp_path: Path
 ) -> None:
     fake.forbidden_paths.add(PODS_PATH)
-    with live_server(fake, tmp_path) as (server, cluster):
+    with live_server(fake, tmp_path, wait=False) as (server, cluster):
         eventually(lambda: cluster.gateway_pod_watch.status().last_error is not None, what="403")
         with server.client() as client:
             answer = client.post("/validate", json=gateway({"istio": "tenant-a-gateway"})).json()
@@ -317,7 +315,6 @@ def test_without_the_pods_gateways_are_refused_and_everything_else_goes_on(
         assert "cannot be checked yet" in response["status"]["message"]
         vs = derive(VS_CREATE, spec={"hosts": ["reviews"], "exportTo": ["."]})
         assert_verdict(server, vs, True, "")
-    assert body.status_code == 200
-    detail = body.json()["detail"]
-    assert any(d.startswith("pods: initial list not complete (last error: ") for d in detail)
-    assert any("Istio Gateways are denied until it lists" in d for d in detail)
+    assert body.status_code == 503
+    reasons = body.json()["detail"]
+    assert reasons[0].startswith("pods: initial list not complete (last error: HTTP 403")

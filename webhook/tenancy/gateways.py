@@ -14,7 +14,8 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import Any, NamedTuple
 
 from webhook.cluster.rest import ApiClient, ClusterApiError, RestClient, api_path
@@ -38,6 +39,9 @@ log = logging.getLogger("tenant_guard.gateways")
 GATEWAY_POD_RBAC: tuple[Mapping[str, Sequence[str]], ...] = (
     {"apiGroups": [""], "resources": ["pods"], "verbs": ["list", "watch"]},
 )
+
+
+POD_PAGE_SIZE = 100
 
 
 class CachedPod(NamedTuple):
@@ -80,7 +84,10 @@ class GatewayPodWatch:
         istiod_first_wait: float = 10.0,
     ) -> None:
         self._api = api_client
-        self._tuning = tuning or WatchTuning()
+        tuning = tuning or WatchTuning()
+        # Parsing a page of the list holds the interpreter lock, so a review waits for it:
+        # pages of 100 pods hold it a few milliseconds (benchmarks/gateway_pods.py).
+        self._tuning = replace(tuning, page_size=min(tuning.page_size, POD_PAGE_SIZE))
         self._rest = RestClient(
             api_client,
             connect_timeout=self._tuning.connect_timeout,
@@ -203,6 +210,7 @@ class GatewayPodWatch:
         report = gatewaypods.scope_report([gatewaypods.istiod_setting(p) for p in pods])
         if self.scope is None or report.text != self.scope.text:
             log.info(
+                "%s",
                 report.text,
                 extra={
                     "fields": {
@@ -216,24 +224,9 @@ class GatewayPodWatch:
 
     # --- what /readyz says -------------------------------------------------------------------
 
-    def notes(self, describe: Callable[[CacheStatus], str | None]) -> list[str]:
-        """Detail for /readyz (never readiness itself: admission denies Istio Gateways while
-        the pods are not listed, and everything else does not need them). `describe` is the
-        tenancy view's wording of a cache problem."""
-        notes: list[str] = []
-        status = self.cache.status()
-        problem = describe(status)
-        if problem is not None and not status.synced:
-            notes.append(
-                f"{problem}; Istio Gateways are denied until it lists (their selectors cannot "
-                "be checked against the cluster's gateway pods)"
-            )
-        elif problem is not None:
-            notes.append(
-                f"{problem}; Gateway selectors are judged against the gateway pods seen last"
-            )
+    def notes(self) -> list[str]:
+        """/readyz detail on istiod's PILOT_SCOPE_GATEWAY_TO_NAMESPACE (the pod cache itself is
+        part of the tenancy view's readiness)."""
         if self.scope_error is not None:
-            notes.append(f"istiod: PILOT_SCOPE_GATEWAY_TO_NAMESPACE not known: {self.scope_error}")
-        elif self.scope is not None:
-            notes.append(self.scope.text)
-        return notes
+            return [f"istiod: PILOT_SCOPE_GATEWAY_TO_NAMESPACE not known: {self.scope_error}"]
+        return [self.scope.text] if self.scope is not None else []

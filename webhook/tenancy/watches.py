@@ -103,9 +103,8 @@ class ClusterView:
     Gateway API routes that route it) and the gateway pods, kept live.
 
     Readers use `namespaces`, `routes` and `gateway_pods`: plain attribute reads of immutable
-    snapshots. Readiness depends on the namespace and VirtualService caches only; a Gateway API
-    route watch whose resource is not served waits for it and is reported without failing, and
-    the pod watch only adds detail (Istio Gateways are denied while it has not listed).
+    snapshots. Readiness depends on the namespace, VirtualService and pod caches; a Gateway API
+    route watch whose resource is not served waits for it and is reported without failing.
     """
 
     def __init__(
@@ -241,20 +240,27 @@ class ClusterView:
             cache.stop(max(0.0, deadline - time.monotonic()))
         self.gateway_pod_watch.stop(max(0.0, deadline - time.monotonic()))
 
+    def _readiness_caches(self) -> tuple[WatchCache[Any], ...]:
+        return (self._namespace_cache, self._vs_cache, self.gateway_pod_watch.cache)
+
     def wait_synced(self, timeout: float) -> bool:
-        """Block until the namespace and VirtualService caches have listed once (startup and
-        tests only; requests never wait, and the Gateway API route watches may be waiting)."""
+        """Block until the namespace, VirtualService and pod caches have listed once (startup
+        and tests only; requests never wait, and the Gateway API route watches may be
+        waiting)."""
         deadline = time.monotonic() + timeout
-        return self._namespace_cache.wait_synced(timeout) and self._vs_cache.wait_synced(
-            max(0.0, deadline - time.monotonic())
+        return all(
+            cache.wait_synced(max(0.0, deadline - time.monotonic()))
+            for cache in self._readiness_caches()
         )
 
     def readiness(self) -> tuple[bool, list[str]]:
-        """(ready, detail): not ready while the namespace or VirtualService cache is; the
-        Gateway API route watches only add detail (waiting for their CRD, or failing)."""
+        """(ready, detail): not ready while the namespace, VirtualService or pod cache is (an
+        Istio Gateway's selector cannot be judged without the pods); the Gateway API route
+        watches only add detail (waiting for their CRD, or failing), and so does istiod's
+        scope setting."""
         reasons = [
             reason
-            for cache in (self._namespace_cache, self._vs_cache)
+            for cache in self._readiness_caches()
             if (reason := self._cache_problem(cache.status())) is not None
         ]
         notes: list[str] = []
@@ -267,7 +273,7 @@ class ClusterView:
                 )
             elif (problem := self._cache_problem(status)) is not None:
                 notes.append(f"{problem} (collisions with these routes may be missed)")
-        notes += self.gateway_pod_watch.notes(self._cache_problem)
+        notes += self.gateway_pod_watch.notes()
         return not reasons, reasons + notes
 
     def _cache_problem(self, status: CacheStatus) -> str | None:
