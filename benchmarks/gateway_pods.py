@@ -19,22 +19,23 @@ them, one after the other, through the real kubernetes client:
 * **every pod**: metadata only, but every pod's labels kept (what dropping the non-gateway
   pods saves in memory).
 
-For each: wall and CPU seconds of the initial list (CPU of this process: the client's reading
-and parsing; the wall time includes the server producing the list), bytes of JSON the server
-sent, the pods kept, and the memory they hold (tracemalloc in a second list of its own, after
-a garbage collection: what stays allocated while the cache lives, the client included; and
-the peak during the list), and how long a thread that wants the interpreter every 0.5 ms
-waits for it during the list (a review waits as long). Then `--events` status changes of
-application pods (what the kubelet sends all day) go through the watch: CPU per event in this
-process, bytes per event (the `every pod` cache gets at most 1,000: each of its events copies
-its whole snapshot). Nothing in the shipped cache changes for them, so the index (and a
-pending audit pass) stays put.
+For each: wall and CPU seconds of the initial list (CPU of the cache's watch thread: the
+client reading and parsing; the wall time includes the server producing the list), the JSON
+bytes the cache received (counted where it parses them), the pods kept, and the memory they
+hold (tracemalloc in a second list of its own, after a garbage collection: what stays
+allocated while the cache lives, the client included; and the peak during the list), and how
+long a thread that wants the interpreter every 0.5 ms waits for it during the list (a review
+waits as long). Then `--events` status changes of application pods (what the kubelet sends
+all day) go through the watch: CPU of the watch thread and bytes received, per event (the
+`every pod` cache gets at most 1,000: each of its events copies its whole snapshot). Nothing
+in the shipped cache changes for them, so the index (and a pending audit pass) stays put.
 
 Against the fake API server (tests/fake_apiserver.py) in a process of its own, so its memory
 and CPU are not counted; it serialises with Python's json, so its wall times are slower than
 a kube-apiserver's. With --apiserver, etcd and kube-apiserver from KUBEBUILDER_ASSETS
-(tests/e2e/harness.py): the pods are created first (slow: a few hundred per second on two
-cores), and the bytes are counted by reading the same list and watch again with httpx.
+(tests/e2e/harness.py) on the same machine: the pods are created first through the API (about
+100 a second on two cores, so 100,000 take a quarter of an hour), the events are status
+patches.
 """
 
 from __future__ import annotations
@@ -61,7 +62,8 @@ from benchmarks.run import machine
 from webhook.admission.decide import decide
 from webhook.admission.review import AdmissionReview
 from webhook.cluster import KindCaches, WatchCache, WatchTuning, list_call, load_api_client
-from webhook.cluster.watch import METADATA_LIST_ACCEPT, METADATA_WATCH_ACCEPT, metadata_only
+from webhook.cluster import watch as watch_module
+from webhook.cluster.watch import metadata_only
 from webhook.config.model import parse_config
 from webhook.tenancy.gateways import GatewayPodWatch, cached_pod, keep_pod
 from webhook.tenancy.view import TenancyView
@@ -325,31 +327,15 @@ def pods(count: int, every: int) -> Iterator[dict[str, Any]]:
 
 
 def serve_fake(count: int, every: int) -> None:
-    """The child: the fake with `count` pods; commands on stdin, answers on stdout."""
+    """The child: the fake with `count` pods and an istiod; commands on stdin (`churn N`: N
+    status changes of application pods, answered with the last resourceVersion), answers on
+    stdout."""
     from tests.fake_apiserver import FakeApiServer
 
     fake = FakeApiServer().start()
     fake.no_delay = True
     fake.load_objects("", "pods", pods(count, every))
-    fake.put_object(
-        "",
-        "pods",
-        {
-            "metadata": {
-                "name": "istiod-1",
-                "namespace": "istio-system",
-                "labels": {"app": "istiod"},
-            },
-            "spec": {
-                "containers": [
-                    {
-                        "name": "discovery",
-                        "env": [{"name": "PILOT_SCOPE_GATEWAY_TO_NAMESPACE", "value": "false"}],
-                    }
-                ]
-            },
-        },
-    )
+    fake.put_object("", "pods", ISTIOD)
     print(json.dumps({"port": fake.port}), flush=True)
     churned = 0
     for line in sys.stdin:
@@ -357,42 +343,69 @@ def serve_fake(count: int, every: int) -> None:
         if command == "churn":
             rv = ""
             for _ in range(int(args[0])):
-                index = churned % count
+                index = application_pod(churned, count, every)
                 churned += 1
-                while is_gateway(index, every):
-                    index = (index + 1) % count
-                stored = fake.stored_object(
-                    "", "pods", namespace_of(index), pod_metadata(index, False)["name"]
-                )
+                name = pod_metadata(index, False)["name"]
+                stored = fake.stored_object("", "pods", namespace_of(index), name)
                 assert stored is not None
                 stored["status"] = pod_status(restarts=churned)
                 rv = fake.put_object("", "pods", stored, manager="kubelet")
             print(json.dumps({"rv": rv}), flush=True)
-        elif command == "bytes":
-            print(json.dumps({"bytes": fake.bytes_sent(PODS_PATH)}), flush=True)
         elif command == "quit":
             break
     fake.stop()
 
 
-class FakeProcess:
+ISTIOD = {
+    "metadata": {"name": "istiod-1", "namespace": "istio-system", "labels": {"app": "istiod"}},
+    "spec": {
+        "containers": [
+            {
+                "name": "discovery",
+                "image": "docker.io/istio/pilot:1.24.0",
+                "env": [{"name": "PILOT_SCOPE_GATEWAY_TO_NAMESPACE", "value": "false"}],
+            }
+        ]
+    },
+}
+
+
+def application_pod(n: int, count: int, every: int) -> int:
+    """The index of the n-th application pod to change, spread over all of them."""
+    index = (n * 7919) % count
+    while is_gateway(index, every):
+        index = (index + 1) % count
+    return index
+
+
+class Target:
+    """Where the pods are."""
+
+    def client(self) -> kubernetes.client.ApiClient:
+        raise NotImplementedError
+
+    def churn(self, events: int) -> str:
+        """`events` status changes of application pods; the resourceVersion of the last."""
+        raise NotImplementedError
+
+    def close(self) -> None:
+        pass
+
+
+class FakeTarget(Target):
+    """The fake API server in a process of its own."""
+
     def __init__(self, count: int, every: int) -> None:
+        command = [sys.executable, "-m", "benchmarks.gateway_pods", "--serve-fake"]
         self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "benchmarks.gateway_pods",
-                "--serve-fake",
-                str(count),
-                str(every),
-            ],
+            [*command, str(count), str(every)],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
         )
-        self.url = f"http://127.0.0.1:{self.ask('')['port']}"
+        self.url = f"http://127.0.0.1:{self._ask('')['port']}"
 
-    def ask(self, command: str) -> dict[str, Any]:
+    def _ask(self, command: str) -> dict[str, Any]:
         assert self.process.stdin is not None and self.process.stdout is not None
         if command:
             self.process.stdin.write(command + "\n")
@@ -403,11 +416,8 @@ class FakeProcess:
     def client(self) -> kubernetes.client.ApiClient:
         return kubernetes.client.ApiClient(kubernetes.client.Configuration(host=self.url))
 
-    def bytes(self) -> int:
-        return int(self.ask("bytes")["bytes"])
-
     def churn(self, events: int) -> str:
-        return str(self.ask(f"churn {events}")["rv"])
+        return str(self._ask(f"churn {events}")["rv"])
 
     def close(self) -> None:
         with contextlib.suppress(OSError):
@@ -419,6 +429,79 @@ class FakeProcess:
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()
+
+
+class ApiServerTarget(Target):
+    """etcd and kube-apiserver from KUBEBUILDER_ASSETS, `count` pods created through the API
+    (no scheduler: they stay Pending); the events are status patches."""
+
+    def __init__(self, count: int, every: int, workdir: Path, workers: int = 8) -> None:
+        from tests.e2e.harness import ControlPlane, why_skipped
+
+        reason = why_skipped()
+        if reason is not None:
+            raise SystemExit(f"--apiserver: {reason}")
+        self.count, self.every = count, every
+        self.plane = ControlPlane(workdir)
+        self.plane.start()
+        self.plane.wait_ready()
+        started = time.perf_counter()
+        self._namespaces()
+        with ThreadPoolExecutor(workers) as pool:
+            list(pool.map(self._create, (range(w, count, workers) for w in range(workers))))
+        self._create_istiod()
+        seconds = time.perf_counter() - started
+        print(f"created {count} pods in {seconds:.0f} s ({count / seconds:.0f}/s)", file=sys.stderr)
+
+    def _namespaces(self) -> None:
+        with self.plane.api() as api:
+            for name in [*(namespace_of(n) for n in range(NAMESPACES)), "istio-system"]:
+                api.post("/api/v1/namespaces", json={"metadata": {"name": name}})
+                # No controller-manager: the ServiceAccount admission plugin needs this.
+                sa = {"metadata": {"name": "default", "namespace": name}}
+                api.post(f"/api/v1/namespaces/{name}/serviceaccounts", json=sa)
+
+    def _create(self, indexes: range) -> None:
+        with self.plane.api(timeout=120) as api:
+            for index in indexes:
+                gateway = is_gateway(index, self.every)
+                metadata = pod_metadata(index, gateway)
+                body = {
+                    "apiVersion": "v1",
+                    "kind": "Pod",
+                    "metadata": {k: metadata[k] for k in ("name", "labels", "annotations")},
+                    "spec": pod_spec(gateway),
+                }
+                response = api.post(f"/api/v1/namespaces/{metadata['namespace']}/pods", json=body)
+                if response.status_code != 201:
+                    raise AssertionError(f"creating {metadata['name']}: {response.text[:300]}")
+
+    def _create_istiod(self) -> None:
+        with self.plane.api() as api:
+            body = {"apiVersion": "v1", "kind": "Pod", **ISTIOD}
+            api.post("/api/v1/namespaces/istio-system/pods", json=body).raise_for_status()
+
+    def client(self) -> kubernetes.client.ApiClient:
+        return load_api_client(kubeconfig=str(self.plane.kubeconfig), in_cluster=False)
+
+    def churn(self, events: int) -> str:
+        rv = ""
+        with self.plane.api(timeout=120) as api:
+            for n in range(events):
+                metadata = pod_metadata(application_pod(n, self.count, self.every), False)
+                path = f"/api/v1/namespaces/{metadata['namespace']}/pods/{metadata['name']}/status"
+                condition = {"type": "PodScheduled", "status": "False", "message": f"bench {n}"}
+                response = api.patch(
+                    path,
+                    json={"status": {"conditions": [condition]}},
+                    headers={"Content-Type": "application/strategic-merge-patch+json"},
+                )
+                response.raise_for_status()
+                rv = str(response.json()["metadata"]["resourceVersion"])
+        return rv
+
+    def close(self) -> None:
+        self.plane.stop()
 
 
 # --- the caches measured -------------------------------------------------------------------
@@ -443,14 +526,18 @@ class Figures:
 
 
 def whole_pods_cache(api: kubernetes.client.ApiClient) -> WatchCache[Any]:
-    return WatchCache(
-        "pods", lambda: list_call(api, "", "v1", "pods"), cached_pod, keep=keep_pod, tuning=TUNING
-    )
+    connect = lambda: list_call(api, "", "v1", "pods")  # noqa: E731
+    return WatchCache("pods", connect, cached_pod, keep=keep_pod, tuning=TUNING)
 
 
 def every_pod_cache(api: kubernetes.client.ApiClient) -> WatchCache[Any]:
     connect = lambda: metadata_only(list_call(api, "", "v1", "pods"))  # noqa: E731
     return WatchCache("pods", connect, cached_pod, tuning=TUNING)
+
+
+# Every event of a cache that keeps every pod copies its whole snapshot (100,000 entries): a
+# few milliseconds each, so it gets fewer events to measure that by.
+EVENTS_CAP = {"every pod": 1000}
 
 
 class Measured:
@@ -477,77 +564,72 @@ class Measured:
     def index(self) -> object:
         return self.watch.gateway_pods if self.watch is not None else None
 
-
-class Target:
-    """Where the pods are: the fake in its process, or a real API server."""
-
-    def client(self) -> kubernetes.client.ApiClient:
-        raise NotImplementedError
-
-    def bytes(self, metadata: bool) -> int:
-        raise NotImplementedError
-
-    def churn(self, events: int) -> str:
-        raise NotImplementedError
-
-    def close(self) -> None:
-        pass
+    def thread_cpu(self) -> float:
+        """CPU seconds of the cache's watch thread so far (its list and its events)."""
+        (thread,) = [t for t in threading.enumerate() if t.name == "watch-pods"]
+        assert thread.ident is not None
+        return time.clock_gettime(time.pthread_getcpuclockid(thread.ident))
 
 
-class FakeTarget(Target):
-    def __init__(self, count: int, every: int) -> None:
-        self.fake = FakeProcess(count, every)
+class Received:
+    """The JSON bytes the watch machinery parses (list pages and watch events), counted by
+    standing in for the `json` module it calls."""
 
-    def client(self) -> kubernetes.client.ApiClient:
-        return self.fake.client()
+    def __init__(self) -> None:
+        self.bytes = 0
 
-    def bytes(self, metadata: bool) -> int:
-        return self.fake.bytes()
+    def loads(self, data: str | bytes) -> Any:
+        self.bytes += len(data)
+        return json.loads(data)
 
-    def churn(self, events: int) -> str:
-        return self.fake.churn(events)
+    def __enter__(self) -> Received:
+        self._saved = watch_module.json
+        watch_module.json = self  # type: ignore[assignment]
+        return self
 
-    def close(self) -> None:
-        self.fake.close()
+    def __exit__(self, *_: object) -> None:
+        watch_module.json = self._saved
 
 
-# Every event of a cache that keeps every pod copies its whole snapshot (100,000 entries): a
-# few milliseconds each, so it gets fewer events to measure that by.
-EVENTS_CAP = {"every pod": 1000}
+def warm_up() -> None:
+    """Build what the client builds on its first call (pydantic validators), so the first
+    cache measured does not pay for it."""
+    call = list_call(kubernetes.client.ApiClient(), "", "v1", "pods")
+    with contextlib.suppress(Exception):
+        call(limit=1, _preload_content=False, _request_timeout=(0.01, 0.01))
 
 
 def measure(target: Target, name: str, events: int) -> Figures:
     figures = Figures(name)
     events = min(events, EVENTS_CAP.get(name, events))
-    metadata = name != "whole pods"
     # Timing: no tracemalloc (it slows every allocation down).
     gc.collect()
-    sent = target.bytes(metadata)
     measured = Measured(name, target.client())
-    with Pauses() as pauses:
-        wall, cpu = time.perf_counter(), time.process_time()
+    with Received() as received, Pauses() as pauses:
+        wall = time.perf_counter()
         measured.start()
-        assert measured.cache.wait_synced(900), f"{name}: the list did not complete"
+        assert measured.cache.wait_synced(1800), f"{name}: the list did not complete"
         figures.list_wall = time.perf_counter() - wall
-        figures.list_cpu = time.process_time() - cpu
+        figures.list_cpu = measured.thread_cpu()
+        figures.list_bytes = received.bytes
     figures.pause_p99, figures.pause_max = pauses.p99(), max(pauses.gaps)
-    figures.list_bytes = target.bytes(metadata) - sent
     figures.kept = len(measured.cache.items)
-    index = measured.index()
     if measured.watch is not None:
         figures.gateway_pods = len(measured.watch.gateway_pods.pods)
+    index = measured.index()
     if events:
         time.sleep(1.0)  # the watch is open
-        sent, cpu = target.bytes(metadata), time.process_time()
-        rv = target.churn(events)
-        deadline = time.monotonic() + 600
-        while not _caught_up(measured.cache.state.resource_version, rv):
-            if time.monotonic() > deadline:
-                raise AssertionError(f"{name}: the watch did not catch up with {rv}")
-            time.sleep(0.01)
+        with Received() as received:
+            cpu = measured.thread_cpu()
+            rv = target.churn(events)
+            deadline = time.monotonic() + 1800
+            while not _caught_up(measured.cache.state.resource_version, rv):
+                if time.monotonic() > deadline:
+                    raise AssertionError(f"{name}: the watch did not catch up with {rv}")
+                time.sleep(0.01)
+            figures.event_cpu = measured.thread_cpu() - cpu
+            figures.event_bytes = received.bytes
         figures.events = events
-        figures.event_cpu = time.process_time() - cpu
-        figures.event_bytes = target.bytes(metadata) - sent
         figures.index_unchanged = measured.index() is index
     measured.stop()
     del measured
@@ -556,7 +638,7 @@ def measure(target: Target, name: str, events: int) -> Figures:
     tracemalloc.start()
     measured = Measured(name, target.client())
     measured.start()
-    assert measured.cache.wait_synced(900)
+    assert measured.cache.wait_synced(1800)
     gc.collect()
     figures.retained, figures.peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
@@ -595,179 +677,6 @@ class Pauses:
 
 def _caught_up(current: str, wanted: str) -> bool:
     return current.isdigit() and wanted.isdigit() and int(current) >= int(wanted)
-
-
-# --- a real API server --------------------------------------------------------------------
-
-
-class ApiServerTarget(Target):
-    """etcd and kube-apiserver from KUBEBUILDER_ASSETS, `count` pods created through the API."""
-
-    def __init__(self, count: int, every: int, workdir: Path) -> None:
-        from tests.e2e.harness import ControlPlane, why_skipped
-
-        reason = why_skipped()
-        if reason is not None:
-            raise SystemExit(f"--apiserver: {reason}")
-        self.plane = ControlPlane(workdir)
-        self.plane.start()
-        self.plane.wait_ready()
-        self.count, self.every = count, every
-        self._create(count, every)
-
-    def _create(self, count: int, every: int) -> None:
-        started = time.perf_counter()
-        with self.plane.api() as api:
-            for n in range(NAMESPACES):
-                name = namespace_of(n)
-                api.post("/api/v1/namespaces", json={"metadata": {"name": name}}).raise_for_status()
-                sa = {"metadata": {"name": "default", "namespace": name}}
-                response = api.post(f"/api/v1/namespaces/{name}/serviceaccounts", json=sa)
-                if response.status_code not in (201, 409):
-                    response.raise_for_status()
-
-        def create(indexes: range) -> None:
-            with self.plane.api(timeout=120) as api:
-                for index in indexes:
-                    gateway = is_gateway(index, every)
-                    metadata = pod_metadata(index, gateway)
-                    body = {
-                        "apiVersion": "v1",
-                        "kind": "Pod",
-                        "metadata": {k: metadata[k] for k in ("name", "labels", "annotations")},
-                        "spec": pod_spec(gateway),
-                    }
-                    path = f"/api/v1/namespaces/{metadata['namespace']}/pods"
-                    response = api.post(path, json=body)
-                    if response.status_code != 201:
-                        raise AssertionError(
-                            f"creating {metadata['name']}: {response.status_code} "
-                            f"{response.text[:300]}"
-                        )
-
-        workers = 8
-        step = (count + workers - 1) // workers
-        with ThreadPoolExecutor(workers) as pool:
-            list(pool.map(create, [range(i, min(count, i + step)) for i in range(0, count, step)]))
-        seconds = time.perf_counter() - started
-        print(f"created {count} pods in {seconds:.0f} s ({count / seconds:.0f}/s)", file=sys.stderr)
-
-    def client(self) -> kubernetes.client.ApiClient:
-        return load_api_client(kubeconfig=str(self.plane.kubeconfig), in_cluster=False)
-
-    def list_bytes(self, metadata: bool) -> int:
-        """The bytes of the pod list as the cache reads it (500 a page), read again."""
-        accept = METADATA_LIST_ACCEPT if metadata else "application/json"
-        total, token = 0, ""
-        with self.plane.api(timeout=300) as api:
-            while True:
-                params = {"limit": "500", **({"continue": token} if token else {})}
-                response = api.get(PODS_PATH, params=params, headers={"Accept": accept})
-                response.raise_for_status()
-                total += len(response.content)
-                token = response.json()["metadata"].get("continue") or ""
-                if not token:
-                    return total
-
-    def bytes(self, metadata: bool) -> int:
-        return 0  # counted by list_bytes and churn_bytes instead
-
-    def churn(self, events: int) -> str:
-        return self._churn(events, None)
-
-    def _churn(self, events: int, metadata: bool | None) -> str:
-        rv = ""
-        counted: list[int] = []
-        stop = threading.Event()
-        if metadata is not None:
-            threading.Thread(
-                target=self._count_events, args=(metadata, counted, stop), daemon=True
-            ).start()
-            time.sleep(1.0)
-        with self.plane.api(timeout=120) as api:
-            for n in range(events):
-                index = (n * 7919) % self.count
-                while is_gateway(index, self.every):
-                    index = (index + 1) % self.count
-                metadata_ = pod_metadata(index, False)
-                path = (
-                    f"/api/v1/namespaces/{metadata_['namespace']}/pods/{metadata_['name']}/status"
-                )
-                patch = {
-                    "status": {
-                        "conditions": [
-                            {
-                                "type": "PodScheduled",
-                                "status": "False",
-                                "reason": "Unschedulable",
-                                "message": f"benchmark {n}",
-                            }
-                        ]
-                    }
-                }
-                response = api.patch(
-                    path,
-                    json=patch,
-                    headers={"Content-Type": "application/strategic-merge-patch+json"},
-                )
-                response.raise_for_status()
-                rv = str(response.json()["metadata"]["resourceVersion"])
-        if metadata is not None:
-            time.sleep(1.0)
-            stop.set()
-            self.churned_bytes = sum(counted)
-        return rv
-
-    def _count_events(self, metadata: bool, counted: list[int], stop: threading.Event) -> None:
-        accept = METADATA_WATCH_ACCEPT if metadata else "application/json"
-        with (
-            self.plane.api(timeout=300) as api,
-            api.stream(
-                "GET",
-                PODS_PATH,
-                params={"watch": "true", "resourceVersion": self._rv()},
-                headers={"Accept": accept},
-            ) as response,
-        ):
-            for line in response.iter_lines():
-                counted.append(len(line) + 1)
-                if stop.is_set():
-                    return
-
-    def _rv(self) -> str:
-        with self.plane.api() as api:
-            return str(
-                api.get(PODS_PATH, params={"limit": "1"}).json()["metadata"]["resourceVersion"]
-            )
-
-    def close(self) -> None:
-        self.plane.stop()
-
-
-def measure_apiserver(target: ApiServerTarget, name: str, events: int) -> Figures:
-    metadata = name != "whole pods"
-    figures = measure(_NoBytes(target), name, events)
-    figures.list_bytes = target.list_bytes(metadata)
-    if figures.events:
-        # The bytes of a sample of the same changes, read by a watch of the test's own.
-        sample = min(figures.events, 1000)
-        target._churn(sample, metadata)
-        figures.event_bytes = int(target.churned_bytes * figures.events / sample)
-    return figures
-
-
-class _NoBytes(Target):
-    def __init__(self, inner: ApiServerTarget) -> None:
-        self.inner = inner
-
-    def client(self) -> kubernetes.client.ApiClient:
-        return self.inner.client()
-
-    def bytes(self, metadata: bool) -> int:
-        return 0
-
-    def churn(self, events: int) -> str:
-        return self.inner.churn(events)
 
 
 # --- admission with the index -------------------------------------------------------------
@@ -828,7 +737,7 @@ def decide_micros(pod_count: int, every: int) -> float:
 def table(results: list[Figures], pods_count: int) -> str:
     mb = 1024 * 1024
     lines = [
-        f"| cache ({pods_count:,} pods) | pods kept | list wall s | list CPU s | list MB sent "
+        f"| cache ({pods_count:,} pods) | pods kept | list wall s | list CPU s | list MB received "
         "| memory held MB | peak MB | pause p99/max ms | CPU µs/event | bytes/event |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
@@ -861,6 +770,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     print(json.dumps(machine()), file=sys.stderr)
     names = [n.strip() for n in args.caches.split(",") if n.strip()]
+    warm_up()
     results: list[Figures] = []
     with tempfile.TemporaryDirectory() as work:
         target: Target = (
@@ -870,10 +780,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         try:
             for name in names:
-                if isinstance(target, ApiServerTarget):
-                    figures = measure_apiserver(target, name, args.events)
-                else:
-                    figures = measure(target, name, args.events)
+                figures = measure(target, name, args.events)
                 results.append(figures)
                 print(json.dumps(figures.__dict__), file=sys.stderr, flush=True)
         finally:

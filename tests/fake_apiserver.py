@@ -228,7 +228,6 @@ class _Handler(BaseHTTPRequestHandler):
 
     def send_json(self, code: int, body: Mapping[str, Any]) -> None:
         data = json.dumps(body).encode()
-        self.server.fake._sent(self.path, len(data))
         self.send_response(code)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))
@@ -244,7 +243,6 @@ class _Handler(BaseHTTPRequestHandler):
 
     def write_event(self, event_type: str, obj: Mapping[str, Any]) -> None:
         data = json.dumps({"type": event_type, "object": obj}).encode() + b"\n"
-        self.server.fake._sent(self.path, len(data))
         self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
         self.wfile.flush()
 
@@ -303,9 +301,6 @@ class FakeApiServer:
         for group, version, plural, kind in BUILT_IN_KINDS:
             self._served_kinds.setdefault((group, version), {})[plural] = kind
         self._applies: list[AppliedPatch] = []
-        self._bytes_sent: dict[str, int] = {}  # request path -> JSON bytes answered
-        # Apart from _lock: some answers are sent while _lock is held.
-        self._bytes_lock = threading.Lock()
         self._watchers: list[_Watcher] = []
         self._requests: list[RecordedRequest] = []
         # The items and resourceVersion of the latest paged list of each (resource, namespace,
@@ -635,17 +630,6 @@ class FakeApiServer:
 
     def count(self, path: str, *, watch: bool | None = None) -> int:
         return len(self.requests_to(path, watch=watch))
-
-    def bytes_sent(self, path: str) -> int:
-        """JSON bytes sent in answer to requests for `path` (query left out): list bodies and
-        watch events, without HTTP framing."""
-        with self._bytes_lock:
-            return self._bytes_sent.get(path, 0)
-
-    def _sent(self, request_path: str, size: int) -> None:
-        path = urlsplit(request_path).path.rstrip("/") or "/"
-        with self._bytes_lock:
-            self._bytes_sent[path] = self._bytes_sent.get(path, 0) + size
 
     def open_watches(self, resource: str) -> int:
         with self._lock:
