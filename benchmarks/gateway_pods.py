@@ -442,6 +442,7 @@ class ApiServerTarget(Target):
         if reason is not None:
             raise SystemExit(f"--apiserver: {reason}")
         self.count, self.every = count, every
+        self.rounds = 0  # each churn writes what no earlier one did (a no-op patch sends nothing)
         self.plane = ControlPlane(workdir)
         self.plane.start()
         self.plane.wait_ready()
@@ -486,11 +487,13 @@ class ApiServerTarget(Target):
 
     def churn(self, events: int) -> str:
         rv = ""
+        self.rounds += 1
         with self.plane.api(timeout=120) as api:
             for n in range(events):
                 metadata = pod_metadata(application_pod(n, self.count, self.every), False)
                 path = f"/api/v1/namespaces/{metadata['namespace']}/pods/{metadata['name']}/status"
-                condition = {"type": "PodScheduled", "status": "False", "message": f"bench {n}"}
+                message = f"bench {self.rounds}-{n}"
+                condition = {"type": "PodScheduled", "status": "False", "message": message}
                 response = api.patch(
                     path,
                     json={"status": {"conditions": [condition]}},
@@ -630,6 +633,8 @@ def measure(target: Target, name: str, events: int) -> Figures:
                 time.sleep(0.01)
             figures.event_cpu = measured.thread_cpu() - cpu
             figures.event_bytes = received.bytes
+        if not figures.event_bytes:
+            raise AssertionError(f"{name}: the {events} changes sent no event")
         figures.events = events
         figures.index_unchanged = measured.index() is index
     measured.stop()
