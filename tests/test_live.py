@@ -157,6 +157,36 @@ def test_namespace_that_cannot_be_read_fails_closed(live: Any, fake: FakeApiServ
     assert "could not determine the tenancy of namespace 'unseen'" in response["status"]["message"]
 
 
+def test_before_the_caches_have_listed_every_tenant_request_is_refused(
+    fake: FakeApiServer, tmp_path: Path
+) -> None:
+    """The server listens before its caches have listed, and an API server calls a webhook by
+    URL whether it is ready or not: tenant-a's service would look like the platform's, and a
+    collision with tenant-a's route would be missed. Refused (503, retry) rather than judged."""
+    fake.forbidden_paths.add("/apis/networking.istio.io/v1/virtualservices")
+    api = kubernetes.client.ApiClient(kubernetes.client.Configuration(host=fake.url))
+    cluster = ClusterView(
+        api, host_key=lambda ns, h: route_key(h, ns, "cluster.local"), tuning=FAST
+    )
+    cluster.start()
+    try:
+        eventually(lambda: "tenant-a" in cluster.namespaces, what="the namespaces")
+        runtime = Runtime(ConfigStore.fixed(parse_config(CONFIG)), ClusterTenancy(cluster))
+        with running_server(runtime, tmp_path) as server:
+            response = answer(
+                server, "/validate", vs_review("tenant-b", "x", ["api.partner.example"])
+            )
+    finally:
+        cluster.stop()
+    assert response["allowed"] is False
+    assert response["status"]["code"] == 503
+    assert response["status"]["message"] == (
+        "tenant-guard could not determine the tenancy of namespace 'tenant-b': tenant-guard is "
+        "starting and has not finished listing the cluster's namespaces and VirtualServices; "
+        "retry in a moment"
+    )
+
+
 def test_readyz_reports_a_watch_that_keeps_failing(live: Any, fake: FakeApiServer) -> None:
     server, _ = live
     with server.client() as client:

@@ -79,6 +79,14 @@ class ClusterTenancy:
         return view
 
     async def view_for(self, namespace: str | None) -> TenancyView:
+        if not self.cluster.listed:
+            # The server listens before the caches have listed (an API server calls a webhook
+            # by URL whether or not it is ready): another namespace's tenant, or a route that
+            # collides, would be missing from the view. Refuse rather than judge without them.
+            raise TenancyUnavailable(
+                "tenant-guard is starting and has not finished listing the cluster's "
+                "namespaces and VirtualServices"
+            )
         view = self._current()
         if namespace is None or namespace in view.namespaces:
             return view

@@ -240,6 +240,12 @@ class ClusterView:
             cache.stop(max(0.0, deadline - time.monotonic()))
         self.gateway_pod_watch.stop(max(0.0, deadline - time.monotonic()))
 
+    @property
+    def listed(self) -> bool:
+        """Whether the namespace and VirtualService caches have listed once: before that, a
+        view of them misses namespaces and routes that exist."""
+        return self._namespace_cache.synced and self._vs_cache.synced
+
     def _readiness_caches(self) -> tuple[WatchCache[Any], ...]:
         return (self._namespace_cache, self._vs_cache, self.gateway_pod_watch.cache)
 
