@@ -307,6 +307,7 @@ def test_without_the_pods_not_ready_and_gateways_are_refused_if_sent_anyway(
     fake.forbidden_paths.add(PODS_PATH)
     with live_server(fake, tmp_path, wait=False) as (server, cluster):
         eventually(lambda: cluster.gateway_pod_watch.status().last_error is not None, what="403")
+        eventually(lambda: cluster.listed, what="the namespaces and VirtualServices")
         with server.client() as client:
             answer = client.post("/validate", json=gateway({"istio": "tenant-a-gateway"})).json()
             body = client.get("/readyz")
