@@ -71,3 +71,9 @@ bench-audit: $(BIN)/python
 .PHONY: prometheusrule
 prometheusrule: $(BIN)/python
 	$(BIN)/python -m tests.monitoring
+
+# The gateway pod cache with 100,000 pods: memory, initial list and watch cost (a few minutes).
+.PHONY: bench-gateway-pods
+bench-gateway-pods: $(BIN)/python
+	$(PIP) -e '.[test]'
+	$(BIN)/python -m benchmarks.gateway_pods

@@ -13,6 +13,7 @@ from typing import Any
 from webhook.admission.decide import Decision, decide
 from webhook.admission.review import AdmissionRequest, AdmissionReview
 from webhook.config.model import ENFORCEMENT_LABEL, Config, parse_config
+from webhook.tenancy.gatewaypods import GatewayPods, index_gateway_pods
 from webhook.tenancy.view import TenancyView, static_view
 
 REPO = Path(__file__).resolve().parents[1]
@@ -132,18 +133,24 @@ def make_view(
     *,
     labels: Mapping[str, Mapping[str, str]] | None = None,
     routes: Mapping[str, Iterable[tuple[str, str]]] | None = None,
+    gateway_pods: Mapping[str, Mapping[str, str]] | GatewayPods | None = None,
 ) -> TenancyView:
-    """A frozen view of NAMESPACES (or `namespaces`), extra `labels` merged per namespace, and
-    `routes` {route_key: [(namespace, name), ...]} for collision checks."""
+    """A frozen view of NAMESPACES (or `namespaces`), extra `labels` merged per namespace,
+    `routes` {route_key: [(namespace, name), ...]} for collision checks, and the cluster's
+    `gateway_pods` {"namespace/name": labels} (None: offline, no cluster to read them from)."""
     merged = {name: dict(values) for name, values in (namespaces or NAMESPACES).items()}
     for name, extra in (labels or {}).items():
         merged.setdefault(name, {}).update(extra)
     view = static_view(merged)
-    if routes is None:
+    if routes is None and gateway_pods is None:
         return view
+    pods = gateway_pods
+    if pods is not None and not isinstance(pods, GatewayPods):
+        pods = index_gateway_pods(pods)
     return TenancyView(
         namespaces=view.namespaces,
-        routes={key: frozenset(refs) for key, refs in routes.items()},
+        routes={key: frozenset(refs) for key, refs in (routes or {}).items()},
+        gateway_pods=pods,
     )
 
 

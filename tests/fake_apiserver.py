@@ -46,6 +46,7 @@ DEFAULT_GATEWAY_ROUTES: Mapping[str, Sequence[str]] = {
 }
 # (group, version, plural, kind) served by every API server, without CRDs (besides Namespaces).
 BUILT_IN_KINDS = (
+    ("", "v1", "pods", "Pod"),
     ("", "v1", "resourcequotas", "ResourceQuota"),
     ("", "v1", "limitranges", "LimitRange"),
     ("networking.k8s.io", "v1", "networkpolicies", "NetworkPolicy"),
@@ -82,10 +83,16 @@ class RecordedRequest:
     method: str
     path: str
     query: Mapping[str, str]
+    accept: str = ""
 
     @property
     def is_watch(self) -> bool:
         return self.query.get("watch") in ("true", "1")
+
+    @property
+    def metadata_only(self) -> bool:
+        """The client asked for PartialObjectMetadata (a metadata-only list or watch)."""
+        return _wants_metadata(self.accept)
 
 
 @dataclass(frozen=True)
@@ -103,6 +110,7 @@ class _Watcher:
     resource: Resource
     namespace: str | None  # None: every namespace
     bookmarks: bool
+    metadata_only: bool = False  # PartialObjectMetadata events
     events: queue.SimpleQueue[tuple[str, dict[str, Any] | None]] = field(
         default_factory=queue.SimpleQueue
     )
@@ -113,6 +121,11 @@ class _Watcher:
 
     def sees(self, obj: Mapping[str, Any]) -> bool:
         return self.namespace in (None, obj["metadata"].get("namespace"))
+
+    def render(self, obj: Mapping[str, Any], target: _Target) -> dict[str, Any]:
+        if self.metadata_only and "metadata" in obj and obj.get("kind") != "Status":
+            return {**_partial(obj), "metadata": obj["metadata"]}
+        return _render(obj, target.api_version, target.kind)
 
 
 @dataclass
@@ -429,6 +442,19 @@ class FakeApiServer:
         """Write an object directly as `manager` (someone else's edit); its resourceVersion."""
         with self._lock:
             return self._put((group, plural), copy.deepcopy(dict(obj)), manager)
+
+    def load_objects(self, group: str, plural: str, objects: Iterable[dict[str, Any]]) -> str:
+        """Store many objects as they are, without copying them (they may share parts; they
+        must never be changed in place) and without watch events: the state of a big cluster
+        before anything watches it. Each gets a resourceVersion; the last one is returned."""
+        with self._lock:
+            coll = self._collection((group, plural))
+            for obj in objects:
+                meta = obj["metadata"]
+                self._rv += 1
+                key = _key(meta.get("namespace"), meta["name"])
+                coll.objects[key] = {**obj, "metadata": {**meta, "resourceVersion": str(self._rv)}}
+            return str(self._rv)
 
     def add_object(self, group: str, plural: str, obj: Mapping[str, Any]) -> str:
         """Store an object that carries its apiVersion and kind, and serve its kind in that
@@ -863,8 +889,9 @@ class FakeApiServer:
         parts = urlsplit(handler.path)
         query = {k: v[-1] for k, v in parse_qs(parts.query, keep_blank_values=True).items()}
         path = parts.path.rstrip("/") or "/"
+        accept = handler.headers.get("Accept") or ""
         with self._lock:
-            self._requests.append(RecordedRequest("GET", path, query))
+            self._requests.append(RecordedRequest("GET", path, query, accept))
         if self._stopping.is_set():
             handler.abort()
             return
@@ -1035,6 +1062,12 @@ class FakeApiServer:
         metadata: dict[str, Any] = {"resourceVersion": str(rv)}
         if limit and offset + limit < len(items):
             metadata["continue"] = str(offset + limit)
+        if _wants_metadata(handler.headers.get("Accept") or ""):
+            body = {"kind": "PartialObjectMetadataList", "apiVersion": "meta.k8s.io/v1"}
+            handler.send_json(
+                200, {**body, "metadata": metadata, "items": [_partial(o) for o in page]}
+            )
+            return
         # Items carry no apiVersion and kind of their own, as in the real server's lists of
         # built-in kinds (those of custom resources carry them): clients must not count on them.
         body = {"kind": f"{target.kind}List", "apiVersion": target.api_version}
@@ -1045,7 +1078,8 @@ class FakeApiServer:
         since = int(since_text) if since_text.isdigit() else 0
         timeout = float(query.get("timeoutSeconds") or 1800)
         bookmarks = query.get("allowWatchBookmarks") == "true"
-        watcher = _Watcher(target.resource, target.namespace, bookmarks)
+        partial = _wants_metadata(handler.headers.get("Accept") or "")
+        watcher = _Watcher(target.resource, target.namespace, bookmarks, partial)
         with self._lock:
             coll = self._collection(target.resource)
             failure, coll.fail_next_watch = coll.fail_next_watch, None
@@ -1073,7 +1107,7 @@ class FakeApiServer:
                 handler.end_chunked()
                 return
             for event_type, obj in backlog:
-                handler.write_event(event_type, _render(obj, target.api_version, target.kind))
+                handler.write_event(event_type, watcher.render(obj, target))
             self._stream(handler, watcher, target, time.monotonic() + timeout)
         except OSError:
             handler.close_connection = True
@@ -1104,7 +1138,7 @@ class FakeApiServer:
                 handler.write_event(event_type, obj)
                 handler.end_chunked()
                 return
-            handler.write_event(event_type, _render(obj, target.api_version, target.kind))
+            handler.write_event(event_type, watcher.render(obj, target))
 
     def _write_object(
         self, handler: _Handler, method: str, path: str, query: Mapping[str, str], body: Any
@@ -1198,6 +1232,21 @@ class FakeApiServer:
 
 def _render(obj: Mapping[str, Any], api_version: str, kind: str) -> dict[str, Any]:
     return {"apiVersion": api_version, "kind": kind, **obj}
+
+
+def _wants_metadata(accept: str) -> bool:
+    # The first media type a client names is the one it prefers (client-go lists the
+    # PartialObjectMetadata ones first, with plain JSON as the fallback).
+    return "as=PartialObjectMetadata" in accept.split(",")[0]
+
+
+def _partial(obj: Mapping[str, Any]) -> dict[str, Any]:
+    """`obj` as a metadata-only client gets it (PartialObjectMetadata)."""
+    return {
+        "kind": "PartialObjectMetadata",
+        "apiVersion": "meta.k8s.io/v1",
+        "metadata": obj.get("metadata") or {},
+    }
 
 
 def _bare(obj: Mapping[str, Any]) -> dict[str, Any]:

@@ -554,3 +554,37 @@ def test_gateway_api_gateway_and_xlistenerset_are_judged(tmp_path: Path) -> None
         ("XListenerSet", "denied"),
     ]
     assert [o["violations"][0]["rule"] for o in objects] == ["gateway-address", "host-ownership"]
+
+
+def istio_gateway(namespace: str, selector: dict[str, str]) -> dict[str, Any]:
+    port = {"name": "http", "number": 80, "protocol": "HTTP"}
+    return {
+        "apiVersion": "networking.istio.io/v1",
+        "kind": "Gateway",
+        "metadata": {"name": "edge", "namespace": namespace},
+        "spec": {"selector": selector, "servers": [{"hosts": ["./a.example.com"], "port": port}]},
+    }
+
+
+def test_without_a_cluster_a_gateway_says_what_its_selector_could_not_be_judged_against(
+    tmp_path: Path,
+) -> None:
+    path = write(
+        tmp_path / "gw.yaml",
+        istio_gateway("tenant-a", {"istio": "tenant-b-ingress"}),
+        istio_gateway("istio-system", {"istio": "tenant-b-ingress"}),  # platform: not judged
+        istio_gateway("tenant-a", {"istio": "ingressgateway"}),  # the shared pods: denied
+    )
+    code, objects = records(path)
+    assert code == 1
+    note = (
+        "spec.selector is judged against sharedGatewayWorkloads only: without a cluster "
+        "(--kubeconfig) tenant-guard cannot know whether it matches gateway pods in other "
+        "tenants' namespaces, which admission in the cluster denies"
+    )
+    assert [(o["status"], o["notes"]) for o in objects] == [
+        ("allowed", [note]),
+        ("allowed", []),
+        ("denied", [note]),
+    ]
+    assert f"    note: {note}" in analyze(path).stdout

@@ -218,3 +218,75 @@ def test_lists_are_read_a_page_at_a_time(tmp_path: Path) -> None:
         ("2", "4"),
     ]
     assert missing is None  # a resource the server does not serve
+
+
+def istio_gateway(namespace: str, name: str, selector: dict[str, str]) -> dict[str, Any]:
+    port = {"name": "http", "number": 80, "protocol": "HTTP"}
+    return {
+        "apiVersion": f"{ISTIO_GROUP}/v1",
+        "kind": "Gateway",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {"selector": selector, "servers": [{"hosts": ["./a.example.com"], "port": port}]},
+    }
+
+
+def add_tenant_b_ingress(fake: FakeApiServer) -> None:
+    """tenant-b's dedicated ingress pod, as Istio's gateway chart labels it."""
+    pod = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {
+            "name": "ingress-7c9d",
+            "namespace": "tenant-b",
+            "labels": {"istio": "tenant-b-ingress", "app": "tenant-b-ingress"},
+            "annotations": {"inject.istio.io/templates": "gateway"},
+        },
+        "spec": {"containers": [{"name": "istio-proxy", "image": "auto"}]},
+    }
+    fake.add_object("", "pods", pod)
+
+
+def test_analyze_with_a_kubeconfig_judges_gateway_selectors_against_the_live_pods(
+    cluster: tuple[FakeApiServer, Path],
+) -> None:
+    fake, kubeconfig = cluster
+    add_tenant_b_ingress(fake)
+    manifests = yaml.safe_dump_all(
+        [
+            istio_gateway("tenant-a", "takeover", {"istio": "tenant-b-ingress"}),
+            istio_gateway("tenant-a", "own", {"istio": "tenant-a-ingress"}),
+        ]
+    )
+    result = run("analyze", "--kubeconfig", kubeconfig, "-o", "json", "-", stdin=manifests)
+    assert result.returncode == 1, result.stderr
+    objects = {o["name"]: o for o in json.loads(result.stdout)["objects"]}
+    takeover, own = objects["takeover"], objects["own"]
+    assert takeover["status"] == "denied"
+    (violation,) = takeover["violations"]
+    assert (violation["rule"], violation["owner"]) == ("gateway-selector", "tenant-b")
+    assert (
+        'matches gateway pods in namespace "tenant-b" of tenant "tenant-b"' in takeover["message"]
+    )
+    assert own["status"] == "allowed"
+    assert takeover["notes"] == own["notes"] == []  # the pods were known
+    (listed,) = [r for r in fake.requests_to("/api/v1/pods")]
+    assert listed.metadata_only
+
+
+def test_audit_reports_a_stored_gateway_on_another_tenants_pods(
+    cluster: tuple[FakeApiServer, Path],
+) -> None:
+    fake, kubeconfig = cluster
+    add_tenant_b_ingress(fake)
+    fake.add_object(
+        ISTIO_GROUP,
+        "gateways",
+        istio_gateway("tenant-a", "takeover", {"istio": "tenant-b-ingress"}),
+    )
+    result = run("audit", "--kubeconfig", kubeconfig, "--output", "json")
+    assert result.returncode == 1, result.stderr
+    objects = {o["name"]: o for o in json.loads(result.stdout)["objects"]}
+    assert objects["takeover"]["status"] == "denied"
+    assert objects["takeover"]["violations"][0]["owner"] == "tenant-b"
+    # The pods were listed once, as the audit lists them anyway.
+    assert fake.count("/api/v1/pods", watch=False) == 1

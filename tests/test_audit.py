@@ -27,6 +27,7 @@ from webhook.audit.judging import (
     violation_counts,
 )
 from webhook.config.model import parse_config
+from webhook.tenancy.gatewaypods import index_gateway_pods, updated
 from webhook.tenancy.routing import index_routes
 from webhook.tenancy.snapshot import slim
 
@@ -324,3 +325,36 @@ def test_kinds_are_named_for_their_api_group() -> None:
     kind = AuditedKind("", "services", "Service", "Service")
     assert kind.name == "services"
     assert KIND[VS].name == VS
+
+
+def gateway(namespace: str, name: str, selector: dict[str, str]) -> dict[str, Any]:
+    return {
+        "apiVersion": "networking.istio.io/v1",
+        "kind": "Gateway",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {
+            "selector": selector,
+            "servers": [
+                {
+                    "hosts": ["./www.a.example.com"],
+                    "port": {"number": 80, "name": "h", "protocol": "HTTP"},
+                }
+            ],
+        },
+    }
+
+
+def test_a_gateway_whose_selector_a_later_pod_made_match_is_reported() -> None:
+    kind = KIND["gateways.networking.istio.io"]
+    stored = gateway("tenant-a", "edge", {"istio": "edge"})
+    before = index_gateway_pods({"tenant-a/edge-1": {"istio": "edge"}})
+    assert judge_all([(kind, stored)], CONFIG, NAMESPACES, {}, before) == []
+    after = updated(before, [("tenant-b/edge-9", {"istio": "edge", "app": "b"})])
+    (found,) = judge_all([(kind, stored)], CONFIG, NAMESPACES, {}, after)
+    assert (found.tenant, found.kind, found.rule) == ("tenant-a", "Gateway", "gateway-selector")
+    assert found.message.startswith(
+        'Gateway tenant-a/edge: spec.selector {"istio": "edge"} matches gateway pods in '
+        'namespace "tenant-b" of tenant "tenant-b" (pod edge-9)'
+    )
+    # Without the pods (not listed yet), only the shared workloads could say anything.
+    assert judge_all([(kind, stored)], CONFIG, NAMESPACES, {}, None) == []

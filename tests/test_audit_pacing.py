@@ -13,6 +13,7 @@ from webhook.audit.auditor import AuditLoop
 from webhook.audit.judging import AuditedKind
 from webhook.cluster import CacheStatus
 from webhook.config.model import Config, parse_config
+from webhook.tenancy.gatewaypods import NOT_LISTED, GatewayPods, index_gateway_pods
 
 
 class Clock:
@@ -50,11 +51,13 @@ class Setup:
         self.config: Config = parse_config({})
         self.namespaces: Mapping[str, Mapping[str, str]] | None = None
         self.routes: Mapping[str, Any] = {}
+        self.gateway_pods: GatewayPods | None = GatewayPods()
         self.loop = AuditLoop(
             self.watches,  # type: ignore[arg-type]
             current_config=lambda: self.config,
             namespaces=lambda: self.namespaces,
             routes=lambda: self.routes,
+            gateway_pods=lambda: self.gateway_pods,
             debounce=2.0,
             max_delay=30.0,
             resync=600.0,
@@ -91,6 +94,10 @@ def test_a_config_reload_passes_at_once(setup: Setup) -> None:
         pytest.param(lambda s: s.watches.changed(), id="an-audited-object"),
         pytest.param(lambda s: setattr(s, "namespaces", {"new": {}}), id="namespace-labels"),
         pytest.param(lambda s: setattr(s, "routes", {"x": frozenset()}), id="the-route-index"),
+        pytest.param(
+            lambda s: setattr(s, "gateway_pods", index_gateway_pods({"b/gw": {"istio": "b"}})),
+            id="the-gateway-pods",
+        ),
     ],
 )
 def test_changes_pass_once_settled(setup: Setup, change: Callable[[Setup], None]) -> None:
@@ -118,3 +125,20 @@ def test_a_quiet_cluster_still_gets_a_pass_every_resync(setup: Setup) -> None:
     assert setup.step()
     assert not setup.step(599.0)
     assert setup.step(2.0)
+
+
+def test_the_first_pass_waits_for_the_gateway_pods_but_not_for_ever(setup: Setup) -> None:
+    setup.gateway_pods = NOT_LISTED
+    setup.namespaces = {}
+    assert not setup.step()
+    assert not setup.step(29.0)
+    assert setup.step(2.0)  # the sync grace (30 s) is over: audited without them
+    assert setup.loop.last is not None and setup.loop.last.skipped == ("pods",)
+    assert setup.loop.notes() == [
+        "audit: pods: initial list not complete; Istio Gateway selectors are audited against "
+        "sharedGatewayWorkloads only until it lists"
+    ]
+    setup.gateway_pods = GatewayPods()  # listed: a change, and a pass once settled
+    assert not setup.step(0.5)
+    assert setup.step(2.0)
+    assert setup.loop.last is not None and setup.loop.last.skipped == ()

@@ -144,6 +144,7 @@ def audited(
         current_config=lambda: store.current,
         namespaces=lambda: cluster.namespaces if cluster.wait_synced(0) else None,
         routes=lambda: cluster.routes,
+        gateway_pods=lambda: cluster.gateway_pods,
         reports=PolicyReportApi(api, reports) if reports else None,
         debounce=0.2,
         tick=0.05,
@@ -167,6 +168,37 @@ def wait_for_pass(audit: Audited, after: int = 0) -> None:
 
 
 # --- the gauge -----------------------------------------------------------------------------------
+
+
+def test_a_gateway_that_a_later_pod_made_match_is_reported_until_the_pod_goes(
+    fake: FakeApiServer, tmp_path: Path
+) -> None:
+    fake.serve_kind(ISTIO, "v1", "gateways", "Gateway")
+    port = {"number": 80, "name": "http", "protocol": "HTTP"}
+    edge = {
+        "apiVersion": f"{ISTIO}/v1",
+        "kind": "Gateway",
+        "metadata": {"name": "edge", "namespace": "tenant-a"},
+        "spec": {
+            "selector": {"istio": "edge"},
+            "servers": [{"hosts": ["./x.a.example.com"], "port": port}],
+        },
+    }
+    fake.put_object(ISTIO, "gateways", edge)
+    key = ("tenant-a", "Gateway", "gateway-selector")
+    with audited(fake, tmp_path) as audit:
+        wait_for_pass(audit)
+        assert key not in audit.violations()
+        passes = audit.passes()
+        # tenant-b's new ingress pods carry the label tenant-a's Gateway selects.
+        ingress = {
+            "metadata": {"name": "ingress-1", "namespace": "tenant-b", "labels": {"istio": "edge"}}
+        }
+        fake.put_object("", "pods", ingress)
+        eventually(lambda: audit.violations().get(key) == 1.0, timeout=10, what="the report")
+        assert audit.passes() > passes
+        fake.remove_object("", "pods", "tenant-b", "ingress-1")
+        eventually(lambda: key not in audit.violations(), timeout=10, what="the fix")
 
 
 def test_objects_there_before_the_start_are_reported_after_the_first_pass(

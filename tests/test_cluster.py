@@ -22,7 +22,7 @@ from tests.fake_apiserver import (
 )
 from webhook.audit.judging import audited_kinds
 from webhook.audit.watches import REQUIRED_RBAC
-from webhook.cluster import WatchTuning, load_api_client
+from webhook.cluster import WatchCache, WatchTuning, list_call, load_api_client
 from webhook.tenancy.watches import ClusterView, NamespaceLookupError, choose_version
 
 VS_PATH = "/apis/networking.istio.io/v1/virtualservices"
@@ -55,9 +55,22 @@ def eventually(check: Callable[[], bool], timeout: float = 5.0, what: str = "con
         time.sleep(0.01)
 
 
+def without_istiod(detail: list[str]) -> list[str]:
+    """/readyz's detail without the line on istiod's PILOT_SCOPE_GATEWAY_TO_NAMESPACE, which
+    every cluster view gives (tests/test_gateway_pods.py checks it)."""
+    return [note for note in detail if not note.startswith("istiod")]
+
+
+def readiness_of(view: ClusterView) -> tuple[bool, list[str]]:
+    ready, detail = view.readiness()
+    return ready, without_istiod(detail)
+
+
 def settled(view: ClusterView) -> bool:
-    """Every Gateway API route watch has listed once, or is waiting for its resource."""
-    return all(s.synced or s.waiting for s in view.gateway_route_status().values())
+    """Every Gateway API route watch has listed once, or is waiting for its resource, and the
+    gateway pods have been listed."""
+    routes = all(s.synced or s.waiting for s in view.gateway_route_status().values())
+    return routes and view.gateway_pod_watch.status().synced
 
 
 def routes_of(view: ClusterView) -> dict[str, set[tuple[str, str]]]:
@@ -128,7 +141,7 @@ def test_initial_list_populates_both_snapshots(
         "frontend.team-a.svc.cluster.local": {("team-a", "web")},
         "api.example.com": {("team-a", "api")},
     }
-    assert view.readiness() == (True, [])
+    assert readiness_of(view) == (True, [])
     stats = view.stats()
     assert (stats["namespaces_items"], stats["virtualservices_items"], stats["routes_hosts"]) == (
         2,
@@ -179,11 +192,12 @@ def test_not_ready_before_the_first_list(
     fake: FakeApiServer, make_view: Callable[..., ClusterView]
 ) -> None:
     view = make_view(start=False)
-    ready, reasons = view.readiness()
+    ready, reasons = readiness_of(view)
     assert not ready
     assert reasons == [
         "namespaces: initial list not complete",
         "virtualservices.networking.istio.io: initial list not complete",
+        "pods: initial list not complete",
         *(
             f"{plural}.gateway.networking.k8s.io: initial list not complete "
             "(collisions with these routes may be missed)"
@@ -199,7 +213,7 @@ def test_not_ready_without_istio_and_says_why(make_view: Callable[..., ClusterVi
         view.start()
         eventually(lambda: "not served" in " ".join(view.readiness()[1]), what="discovery error")
         eventually(lambda: settled(view), what="the Gateway API route watches to settle")
-        ready, reasons = view.readiness()
+        ready, reasons = readiness_of(view)
         assert not ready
         assert len(reasons) == 1  # namespaces are fine
         assert "is Istio installed?" in reasons[0]
@@ -297,7 +311,7 @@ def test_410_gone_relists_and_converges(
     eventually(lambda: set(view.namespaces) == {"new"}, what="convergence after relist")
     assert fake.count(NS_PATH, watch=False) == 2
     assert view.stats()["namespaces_relists"] == 1
-    assert view.readiness() == (True, [])
+    assert readiness_of(view) == (True, [])
     fake.release_watch_events()
 
 
@@ -388,12 +402,13 @@ def test_readiness_turns_stale_when_the_api_server_goes_away(
     fake.add_namespace("team-a", {"tenant": "a"})
     view = make_view(stale_after=0.3)
     fake.stop()
-    eventually(lambda: len(view.readiness()[1]) == 5, timeout=5, what="all caches stale")
-    ready, reasons = view.readiness()
+    eventually(lambda: len(readiness_of(view)[1]) == 6, timeout=5, what="all caches stale")
+    ready, reasons = readiness_of(view)
     assert not ready
     assert reasons[0].startswith("namespaces: watch failing since ")
     assert reasons[1].startswith("virtualservices.networking.istio.io: watch failing since ")
-    for plural, reason in zip((HTTPROUTES, GRPCROUTES, TLSROUTES), reasons[2:], strict=True):
+    assert reasons[2].startswith("pods: watch failing since ")
+    for plural, reason in zip((HTTPROUTES, GRPCROUTES, TLSROUTES), reasons[3:], strict=True):
         assert reason.startswith(f"{plural}.gateway.networking.k8s.io: watch failing since ")
         assert reason.endswith("(collisions with these routes may be missed)")
     assert "last error:" in reasons[0] and "Connection refused" in reasons[0]
@@ -574,7 +589,61 @@ def test_required_rbac_is_read_only() -> None:
         ("gateway.networking.k8s.io", "httproutes"),
         ("gateway.networking.k8s.io", "grpcroutes"),
         ("gateway.networking.k8s.io", "tlsroutes"),
+        ("", "pods"),  # the gateway pods (a metadata-only watch) and istiod's, listed by label
         *audited,
     }
-    assert ("", "pods") not in granted and ("", "secrets") not in granted
-    assert all(list(r["verbs"]) == ["get", "list", "watch"] for r in REQUIRED_RBAC)
+    assert ("", "secrets") not in granted
+    verbs = {
+        (group, resource): list(rule["verbs"])
+        for rule in REQUIRED_RBAC
+        for group in rule["apiGroups"]
+        for resource in rule["resources"]
+    }
+    # Pods are never read one by one: no get.
+    assert verbs.pop(("", "pods")) == ["list", "watch"]
+    assert all(v == ["get", "list", "watch"] for v in verbs.values())
+
+
+# --- a cache that keeps only some objects (keep=) ----------------------------------------------
+
+
+def test_a_cache_keeps_only_what_keep_accepts_and_drops_what_stops_fitting(
+    fake: FakeApiServer,
+) -> None:
+    """The namespaces labelled `tenant`, among others: the unlabelled are never stored, one
+    that loses the label leaves (a change its subscriber sees), one that gains it enters."""
+    fake.add_namespace("team-a", {"tenant": "a"})
+    fake.add_namespace("scratch")
+    seen: list[tuple[str, object, object]] = []
+    cache: WatchCache[Mapping[str, str]] = WatchCache(
+        "namespaces",
+        lambda: list_call(client_for(fake), "", "v1", "namespaces"),
+        lambda obj: dict((obj.get("metadata") or {}).get("labels") or {}),
+        on_change=lambda changes: seen.extend((c.key, c.old, c.new) for c in changes),
+        keep=lambda obj: "tenant" in ((obj.get("metadata") or {}).get("labels") or {}),
+        tuning=FAST,
+    )
+    cache.start()
+    try:
+        assert cache.wait_synced(5)
+        assert dict(cache.items) == {"team-a": {"tenant": "a"}}
+        items = cache.items
+        fake.add_namespace("other")  # refused: no change at all
+        fake.update_namespace("scratch", {"env": "dev"})
+        eventually(lambda: cache.state.resource_version == fake.resource_version, what="events")
+        assert cache.items is items
+        fake.update_namespace("scratch", {"tenant": "b"})
+        fake.update_namespace("team-a", {"team": "a"})
+        eventually(lambda: "team-a" not in cache.items, what="team-a to leave")
+        assert dict(cache.items) == {"scratch": {"tenant": "b"}}
+        fake.delete_namespace("other")
+        fake.delete_namespace("scratch")
+        eventually(lambda: not cache.items, what="scratch deleted")
+        assert seen == [
+            ("team-a", None, {"tenant": "a"}),
+            ("scratch", None, {"tenant": "b"}),
+            ("team-a", {"tenant": "a"}, None),
+            ("scratch", {"tenant": "b"}, None),
+        ]
+    finally:
+        cache.stop()

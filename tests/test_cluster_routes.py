@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from tests.fake_apiserver import GRPCROUTES, HTTPROUTES, TLSROUTES, FakeApiServer
-from tests.test_cluster import FAST, client_for, eventually, host_key, settled
+from tests.test_cluster import FAST, client_for, eventually, host_key, readiness_of, settled
 from webhook.audit.watches import REQUIRED_RBAC
 from webhook.cluster import version_candidates
 from webhook.cluster.discovery import version_priority
@@ -159,7 +159,7 @@ def test_every_route_kind_and_virtualservices_share_one_index(
         "*.rpc.example.org": {("GRPCRoute", "team-c", "rpc")},
         "db.example.org": {("TLSRoute", "team-d", "passthrough")},
     }
-    assert view.readiness() == (True, [])
+    assert readiness_of(view) == (True, [])
     stats = view.stats()
     assert (stats["httproutes_items"], stats["grpcroutes_items"], stats["tlsroutes_items"]) == (
         2,
@@ -320,7 +320,7 @@ def test_cluster_without_gateway_api_is_ready_and_says_what_waits(
         started = time.monotonic()
         first = bare.count("/apis")
         time.sleep(1.0)
-        ready, detail = view.readiness()
+        ready, detail = readiness_of(view)
         assert ready is True
         why = f"API group {GROUP} is not served"
         assert detail == [waiting_note(p, why) for p in (HTTPROUTES, GRPCROUTES, TLSROUTES)]
@@ -347,13 +347,13 @@ def test_route_watch_starts_once_its_crd_appears(
         server.add_route(HTTPROUTES, "team-b", "shop", ["shop.example.org"])
         view = start_view(server)
         why = f"no served version of {GROUP} (v1, v1beta1) lists tlsroutes"
-        assert view.readiness() == (True, [waiting_note(TLSROUTES, why)])
+        assert readiness_of(view) == (True, [waiting_note(TLSROUTES, why)])
         assert index_of(view) == {"shop.example.org": {("HTTPRoute", "team-b", "shop")}}
 
         server.serve_gateway_route(TLSROUTES, ("v1alpha2",))
         eventually(lambda: "db.example.org" in view.routes, what="the TLSRoute watch to start")
         assert index_of(view)["db.example.org"] == {("TLSRoute", "team-d", "db")}
-        assert view.readiness() == (True, [])
+        assert readiness_of(view) == (True, [])
         assert view.gateway_route_versions[TLSROUTES] == "v1alpha2"
         status = view.gateway_route_status()[TLSROUTES]
         assert (status.waiting, status.relists, status.consecutive_failures) == (None, 0, 0)
@@ -374,7 +374,7 @@ def test_route_watch_waits_again_when_its_crd_goes_away(
         lambda: view.gateway_route_status()[GRPCROUTES].waiting is not None,
         what="the GRPCRoute watch to wait",
     )
-    ready, detail = view.readiness()
+    ready, detail = readiness_of(view)
     assert ready is True
     assert detail == [
         waiting_note(
@@ -383,5 +383,5 @@ def test_route_watch_waits_again_when_its_crd_goes_away(
     ]
     fake.serve_gateway_route(GRPCROUTES, ("v1",))
     eventually(lambda: view.gateway_route_status()[GRPCROUTES].waiting is None, what="restart")
-    eventually(lambda: view.readiness() == (True, []), what="ready without notes")
+    eventually(lambda: readiness_of(view) == (True, []), what="ready without notes")
     assert index_of(view) == {"rpc.example.org": {("GRPCRoute", "team-c", "rpc")}}

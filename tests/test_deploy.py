@@ -611,6 +611,7 @@ def test_base_rbac_is_read_only_namespaces_and_virtualservices() -> None:
         ("gateway.networking.k8s.io", "httproutes"): ["get", "list", "watch"],
         ("gateway.networking.k8s.io", "grpcroutes"): ["get", "list", "watch"],
         ("gateway.networking.k8s.io", "tlsroutes"): ["get", "list", "watch"],
+        ("", "pods"): ["list", "watch"],  # the gateway pods and istiod's
         # The audit's watches (README "Audit"): read-only, like the rest.
         **{(k.group, k.resource): ["get", "list", "watch"] for k in audited_kinds()},
     }

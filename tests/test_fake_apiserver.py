@@ -73,3 +73,33 @@ def test_the_pages_of_a_list_are_one_snapshot(http: tuple[FakeApiServer, httpx.C
     assert names(first) + names(rest) == [("", "a"), ("", "b"), ("", "c")]
     assert rest["metadata"]["resourceVersion"] == first["metadata"]["resourceVersion"]
     assert "continue" not in rest["metadata"]
+
+
+def test_metadata_only_lists_and_watches_send_partial_object_metadata(
+    http: tuple[FakeApiServer, httpx.Client],
+) -> None:
+    """As a real API server answers a client that asks for PartialObjectMetadata first (and
+    whole objects when it is not asked so)."""
+    fake, client = http
+    since = fake.resource_version
+    pod = {"metadata": {"name": "p", "namespace": "a", "labels": {"istio": "x"}}, "spec": {"n": 1}}
+    fake.put_object("", "pods", pod)
+    list_accept = (
+        "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json"
+    )
+    listed = client.get("/api/v1/pods", headers={"Accept": list_accept}).json()
+    assert (listed["kind"], listed["apiVersion"]) == ("PartialObjectMetadataList", "meta.k8s.io/v1")
+    (item,) = listed["items"]
+    assert item["kind"] == "PartialObjectMetadata" and "spec" not in item
+    assert item["metadata"]["labels"] == {"istio": "x"}
+    watch_accept = "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1,application/json"
+    watched = client.get(
+        "/api/v1/pods",
+        params={"watch": "true", "resourceVersion": since, "timeoutSeconds": "0"},
+        headers={"Accept": watch_accept},
+    )
+    (event,) = [json.loads(line) for line in watched.text.splitlines()]
+    assert event["object"]["kind"] == "PartialObjectMetadata" and "spec" not in event["object"]
+    whole = client.get("/api/v1/pods").json()
+    assert whole["kind"] == "PodList" and whole["items"][0]["spec"] == {"n": 1}
+    assert [r.metadata_only for r in fake.requests_to("/api/v1/pods")] == [True, True, False]

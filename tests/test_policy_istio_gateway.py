@@ -19,6 +19,7 @@ from tests.builders import (
     validate,
 )
 from webhook.policies import istiogateway
+from webhook.tenancy.gatewaypods import GatewayPods
 
 OWN_SELECTOR = {"istio": "tenant-a-gateway"}
 
@@ -127,7 +128,7 @@ SELECTOR_ROWS = [
 @pytest.mark.parametrize(("selector", "problem"), SELECTOR_ROWS)
 def test_selector(selector: dict[str, str] | None, problem: str | None) -> None:
     violations = istiogateway.check_selector(
-        selector or {}, selector is None, "tenant-a", default_config()
+        selector or {}, selector is None, "tenant-a", make_view(), default_config()
     )
     assert [v.problem.startswith(problem) for v in violations] == ([True] if problem else [])
     assert all((v.rule, v.field) == ("gateway-selector", "spec.selector") for v in violations)
@@ -141,8 +142,12 @@ def test_selector(selector: dict[str, str] | None, problem: str | None) -> None:
 
 def test_selector_with_no_shared_workloads_configured_still_needs_labels() -> None:
     config = make_config(sharedGatewayWorkloads=[])
-    assert istiogateway.check_selector({"istio": "ingressgateway"}, False, "tenant-a", config) == []
-    assert len(istiogateway.check_selector({}, False, "tenant-a", config)) == 1
+    view = make_view()
+    assert (
+        istiogateway.check_selector({"istio": "ingressgateway"}, False, "tenant-a", view, config)
+        == []
+    )
+    assert len(istiogateway.check_selector({}, False, "tenant-a", view, config)) == 1
 
 
 def test_captured_gateway_is_denied_with_every_violation() -> None:
@@ -218,3 +223,159 @@ def test_wrong_shapes_are_refused_not_admitted(spec: Any, field: str) -> None:
 
 def _server(hosts: list[str], port: int = 80) -> dict[str, Any]:
     return {"hosts": hosts, "port": {"name": f"p{port}", "number": port, "protocol": "HTTP"}}
+
+
+# --- the live gateway pods (cluster mode) ---------------------------------------------------
+
+# "namespace/name" -> labels of the cluster's gateway pods: tenant-b's dedicated ingress, a
+# pod Istio deployed for a Gateway API Gateway of tenant-c, tenant-a's own (in both of its
+# namespaces), the platform's shared ingress and a platform gateway that the config does not
+# list, and one in a namespace the cluster does not know (yet).
+LIVE_PODS: dict[str, dict[str, str]] = {
+    "tenant-b/ingress-7d9f-x2x4p": {"istio": "tenant-b-ingress", "app": "ingress"},
+    "tenant-b/ingress-7d9f-k8d2q": {"istio": "tenant-b-ingress", "app": "ingress"},
+    "tenant-c/web-istio-5c6d-abcde": {
+        "gateway.networking.k8s.io/gateway-name": "web",
+        "service.istio.io/canonical-name": "web-istio",
+    },
+    "tenant-a/gw-1": {"istio": "tenant-a-gateway", "team": "a"},
+    "tenant-a-dev/gw-2": {"istio": "tenant-a-gateway", "team": "a-dev"},
+    "istio-system/istio-ingressgateway-1": {
+        "istio": "ingressgateway",
+        "app": "istio-ingressgateway",
+    },
+    "istio-system/internal-gw-1": {"istio": "internal", "app": "internal"},
+    "ghost/gw-1": {"istio": "ghost"},
+}
+
+# (selector, expected [(owner, namespace named in the problem)]) for a Gateway in tenant-a.
+LIVE_ROWS = [
+    pytest.param({"istio": "tenant-a-gateway"}, [], id="own-pods-in-both-namespaces"),
+    pytest.param({"istio": "tenant-a-gateway", "team": "a-dev"}, [], id="own-other-namespace"),
+    pytest.param({"istio": "nobody"}, [], id="matches-no-pod"),
+    pytest.param(
+        {"istio": "tenant-b-ingress"}, [("tenant-b", "tenant-b")], id="other-tenants-dedicated"
+    ),
+    pytest.param(
+        {"istio": "tenant-b-ingress", "app": "ingress"},
+        [("tenant-b", "tenant-b")],
+        id="other-tenants-all-labels",
+    ),
+    pytest.param(
+        {"istio": "tenant-b-ingress", "app": "ingress", "extra": "x"},
+        [],
+        id="superset-matches-none",
+    ),
+    pytest.param({"istio": "Tenant-B-Ingress"}, [], id="values-case-sensitive"),
+    pytest.param(
+        {"gateway.networking.k8s.io/gateway-name": "web"},
+        [("tenant-c", "tenant-c")],
+        id="gateway-api-pods-label-key-with-slash",
+    ),
+    pytest.param(
+        {"istio": "internal"}, [("platform", "istio-system")], id="platform-pods-not-in-config"
+    ),
+    pytest.param({"istio": "ghost"}, [("platform", "ghost")], id="unknown-namespace-is-platform"),
+    pytest.param({"team": "a"}, [], id="own-by-another-label"),
+]
+
+
+@pytest.mark.parametrize(("selector", "expected"), LIVE_ROWS)
+def test_selector_against_the_live_gateway_pods(
+    selector: dict[str, str], expected: list[tuple[str, str]]
+) -> None:
+    view = make_view(gateway_pods=LIVE_PODS)
+    violations = istiogateway.check_selector(selector, False, "tenant-a", view, default_config())
+    assert [(v.owner, v.problem.split('"')[1]) for v in violations] == expected
+    assert all((v.rule, v.field) == ("gateway-selector", "spec.selector") for v in violations)
+
+    spec = {"selector": selector, "servers": [_server(["./a.example.com"])]}
+    decision = validate(request_of(derive(GW_CREATE, spec=spec)), view)
+    assert decision.allowed is (not expected)
+
+
+def test_the_message_names_the_namespace_its_tenant_and_the_pods() -> None:
+    view = make_view(gateway_pods=LIVE_PODS)
+    spec = {"selector": {"istio": "tenant-b-ingress"}, "servers": [_server(["./a.example.com"])]}
+    decision = validate(request_of(derive(GW_CREATE, spec=spec)), view)
+    assert message_of(decision) == (
+        'Gateway tenant-a/public-gateway: spec.selector {"istio": "tenant-b-ingress"} matches '
+        'gateway pods in namespace "tenant-b" of tenant "tenant-b" (pods ingress-7d9f-k8d2q, '
+        'ingress-7d9f-x2x4p). Fix: select only tenant "tenant-a"\'s own gateway pods, by a label '
+        "they alone carry (Istio applies a Gateway to the gateway pods its selector matches in "
+        "every namespace)"
+    )
+
+
+def test_a_selector_on_the_shared_pods_is_reported_once_and_other_tenants_besides() -> None:
+    pods = {**LIVE_PODS, "tenant-b/ingress-b": {"app": "istio-ingressgateway", "istio": "b"}}
+    view = make_view(gateway_pods=pods)
+    violations = istiogateway.check_selector(
+        {"app": "istio-ingressgateway"}, False, "tenant-a", view, default_config()
+    )
+    # The shared pods in istio-system are the config's violation; tenant-b's pod comes on top.
+    assert [(v.owner, v.problem[:40]) for v in violations] == [
+        ("platform", "matches the platform's shared gateway po"),
+        ("tenant-b", 'matches gateway pods in namespace "tenan'),
+    ]
+
+
+def test_an_empty_selector_is_one_violation_whatever_the_pods() -> None:
+    view = make_view(gateway_pods=LIVE_PODS)
+    violations = istiogateway.check_selector({}, True, "tenant-a", view, default_config())
+    assert [v.problem for v in violations] == [
+        "matches every gateway pod of the mesh, including the platform's shared ones"
+    ]
+
+
+def test_many_namespaces_are_capped_and_the_rest_counted() -> None:
+    namespaces = {f"team-{n}": {"tenant": f"team-{n}"} for n in range(8)} | {
+        "tenant-a": {"tenant": "tenant-a"}
+    }
+    pods = {f"team-{n}/gw": {"istio": "common"} for n in range(8)}
+    view = make_view(namespaces, gateway_pods=pods)
+    violations = istiogateway.check_selector(
+        {"istio": "common"}, False, "tenant-a", view, default_config()
+    )
+    assert [v.owner for v in violations] == [f"team-{n}" for n in range(5)]
+    assert violations[-1].problem.endswith(", and gateway pods in 3 more namespaces")
+
+
+def test_before_the_pods_are_listed_the_selector_is_not_checkable() -> None:
+    view = make_view(gateway_pods=GatewayPods(synced=False))
+    spec = {"selector": OWN_SELECTOR, "servers": [_server(["./a.example.com"])]}
+    decision = validate(request_of(derive(GW_CREATE, spec=spec)), view)
+    assert not decision.allowed
+    assert [v.rule for v in decision.violations] == ["gateway-selector-unchecked"]
+    assert message_of(decision) == (
+        'Gateway tenant-a/public-gateway: spec.selector {"istio": "tenant-a-gateway"} cannot be '
+        "checked yet: tenant-guard has not finished listing the cluster's gateway pods, so it "
+        "cannot tell whose pods this selector matches. Fix: retry in a moment"
+    )
+
+
+def test_offline_only_the_shared_workloads_are_known() -> None:
+    # No cluster (view.gateway_pods is None): tenant-b's pods are unknown, the selector passes.
+    spec = {"selector": {"istio": "tenant-b-ingress"}, "servers": [_server(["./a.example.com"])]}
+    assert validate(request_of(derive(GW_CREATE, spec=spec))).allowed
+
+
+def test_a_gateway_in_a_platform_namespace_is_not_judged_even_on_tenant_pods() -> None:
+    view = make_view(gateway_pods=LIVE_PODS)
+    spec = {"selector": {"istio": "tenant-b-ingress"}, "servers": [_server(["./a.example.com"])]}
+    decision = validate(request_of(derive(GW_CREATE, namespace="istio-system", spec=spec)), view)
+    assert decision.allowed and decision.reason == "platform namespace"
+
+
+def test_warn_mode_admits_with_the_namespace_named() -> None:
+    view = make_view(
+        gateway_pods=LIVE_PODS, labels={"tenant-a": {"tenant-guard.io/enforcement": "warn"}}
+    )
+    spec = {"selector": {"istio": "tenant-b-ingress"}, "servers": [_server(["./a.example.com"])]}
+    decision = validate(request_of(derive(GW_CREATE, spec=spec)), view)
+    assert decision.allowed
+    assert decision.warnings == [
+        'tenant-guard (warn mode): Gateway tenant-a/public-gateway: spec.selector {"istio": '
+        '"tenant-b-ingress"} matches gateway pods in namespace "tenant-b" of tenant "tenant-b" '
+        "(pods ingress-7d9f-k8d2q, ingress-7d9f-x2x4p)"
+    ]

@@ -75,6 +75,8 @@ class Kind:
     tenant_scoped: bool = True
     # The kind its objects carry, when `kind` has to say more (two APIs have a Gateway).
     object_kind: str = ""
+    # What judging it cannot know without a cluster's gateway pods (analyze says so offline).
+    without_cluster: str = ""
 
 
 # --- per-kind policy adapters ----------------------------------------------------------------
@@ -195,7 +197,9 @@ KINDS: Mapping[tuple[str, str], Kind] = {
     ("", "services"): Kind("Service", _validate_service),
     ("", "namespaces"): Kind("Namespace", _validate_namespace, tenant_scoped=False),
     # The edge (SPEC.md §8, §11).
-    (ISTIO, "gateways"): Kind("Gateway", _validate_istio_gateway),
+    (ISTIO, "gateways"): Kind(
+        "Gateway", _validate_istio_gateway, without_cluster=istio_gateway_policy.WITHOUT_CLUSTER
+    ),
     (ISTIO, "sidecars"): Kind("Sidecar", _validate_sidecar),
     (GATEWAY_API, "httproutes"): Kind("HTTPRoute", _validate_route),
     (GATEWAY_API, "grpcroutes"): Kind("GRPCRoute", _validate_route),

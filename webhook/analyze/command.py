@@ -32,6 +32,7 @@ from webhook.analyze.manifests import (
     read_text,
 )
 from webhook.config.model import Config, ConfigError, load_config, parse_config
+from webhook.tenancy.gatewaypods import GatewayPods, gateway_pods_of
 from webhook.tenancy.routing import ROUTING_RESOURCES, index_routes
 from webhook.tenancy.snapshot import RouteRef
 
@@ -111,6 +112,7 @@ def run_analyze(args: argparse.Namespace, stdin: TextIO | None = None) -> int:
         namespaces: Mapping[str, Mapping[str, str]] = config.namespaces or {}
         live_routes: Mapping[str, frozenset[RouteRef]] = {}
         live: dict[ObjectKey, Mapping[str, Any]] = {}
+        gateway_pods: GatewayPods | None = None  # without a cluster: unknown, and said so
         if reader is not None:
             namespaces = _cluster_call(reader.namespaces)
             live_routes = index_routes(
@@ -118,6 +120,8 @@ def run_analyze(args: argparse.Namespace, stdin: TextIO | None = None) -> int:
                 config.domain,
             )
             live = _live_objects(reader, docs, args.namespace)
+            pods = _cluster_call(lambda: reader.list("", "v1", "pods", metadata_only=True))
+            gateway_pods = gateway_pods_of(pods or ())
     except CommandError as exc:
         print(f"tenant-guard analyze: {exc}", file=sys.stderr)
         return UNREADABLE
@@ -128,6 +132,7 @@ def run_analyze(args: argparse.Namespace, stdin: TextIO | None = None) -> int:
         namespaces,
         live_routes=live_routes,
         live=live,
+        gateway_pods=gateway_pods,
         default_namespace=args.namespace,
         identity=identity,
     )
@@ -146,11 +151,14 @@ def run_audit(args: argparse.Namespace) -> int:
         tenants = {name for name, labels in namespaces.items() if labels.get(config.tenant_label)}
         docs: list[Document] = []
         listed: list[dict[str, Any]] = []
+        pods: list[dict[str, Any]] = []
         for (group, resource), handling in KINDS.items():
             if not handling.tenant_scoped:
                 continue  # the label guards judge who changes a label; a stored object cannot say
             objects = _list_all(reader, group, resource)
             listed += objects
+            if (group, resource) == ("", "pods"):
+                pods = objects  # every pod, listed anyway: the gateway pods are among them
             source = f"{resource}.{group}" if group else resource
             docs += [
                 Document(source, 0, 0, obj)
@@ -160,7 +168,7 @@ def run_audit(args: argparse.Namespace) -> int:
     except CommandError as exc:
         print(f"tenant-guard audit: {exc}", file=sys.stderr)
         return UNREADABLE
-    view = tenancy_view(namespaces, (), index_routes(listed, config.domain))
+    view = tenancy_view(namespaces, (), index_routes(listed, config.domain), gateway_pods_of(pods))
     results = Analyzer(config, view).judge_all(docs)
     sys.stdout.write(render(results, args.output, args.show_mutations))
     return exit_code(results)

@@ -23,6 +23,7 @@ from webhook.admission.review import AdmissionRequest
 from webhook.analyze.manifests import Document
 from webhook.config.model import Config
 from webhook.policies.common import Subject, Violation
+from webhook.tenancy.gatewaypods import GatewayPods
 from webhook.tenancy.routing import index_routes, merge_indexes, routing_resource
 from webhook.tenancy.snapshot import RouteRef
 from webhook.tenancy.view import TenancyView
@@ -120,6 +121,7 @@ def analyze(
     *,
     live_routes: Mapping[str, frozenset[RouteRef]] | None = None,
     live: Mapping[ObjectKey, Mapping[str, Any]] | None = None,
+    gateway_pods: GatewayPods | None = None,
     default_namespace: str = "default",
     identity: Identity | None = None,
 ) -> list[Result]:
@@ -132,7 +134,7 @@ def analyze(
     """
 
     def analyzer(routes: Mapping[str, frozenset[RouteRef]]) -> Analyzer:
-        view = tenancy_view(namespaces, docs, routes)
+        view = tenancy_view(namespaces, docs, routes, gateway_pods)
         return Analyzer(
             config, view, default_namespace=default_namespace, identity=identity, live=live
         )
@@ -174,13 +176,15 @@ def tenancy_view(
     namespaces: Mapping[str, Mapping[str, str]],
     docs: Iterable[Document],
     routes: Mapping[str, frozenset[RouteRef]] | None = None,
+    gateway_pods: GatewayPods | None = None,
 ) -> TenancyView:
-    """The cluster as the input would leave it: known namespaces, overlaid by the input's own."""
+    """The cluster as the input would leave it: known namespaces, overlaid by the input's own;
+    the cluster's gateway pods when it was read (None: without a cluster)."""
     merged = {name: MappingProxyType(dict(labels)) for name, labels in namespaces.items()}
     merged.update(
         (name, MappingProxyType(labels)) for name, labels in namespace_labels(docs).items()
     )
-    return TenancyView(MappingProxyType(merged), MappingProxyType(dict(routes or {})))
+    return TenancyView(MappingProxyType(merged), MappingProxyType(dict(routes or {})), gateway_pods)
 
 
 class Analyzer:
@@ -260,12 +264,14 @@ class Analyzer:
         notes = self._namespace_notes(base.namespace, handling)
         mutated = decide(request, "mutate", self.view, self.config)
         if not mutated.allowed:
+            notes += self._cluster_notes(handling, mutated)
             return self._denied(base, request, mutated, handling, notes)
         patch = _patch_of(mutated)
         if patch:
             request = request.model_copy(update={"obj": apply_patch(obj, patch)})
         validated = decide(request, "validate", self.view, self.config)
         changes = tuple(changes_of(patch))
+        notes += self._cluster_notes(handling, validated)
         if not validated.allowed:
             return self._denied(base, request, validated, handling, notes, mutated, changes)
         ref = _subject(handling, base, obj).ref
@@ -376,6 +382,14 @@ class Analyzer:
                 "dryRun": True,
             }
         )
+
+    def _cluster_notes(self, handling: Kind, decision: Decision) -> tuple[str, ...]:
+        """What the verdict could not take into account without the cluster's gateway pods,
+        when the tenant rules were applied at all."""
+        judged = decision.tenant is not None and decision.reason in ("", "warn mode")
+        if handling.without_cluster and self.view.gateway_pods is None and judged:
+            return (handling.without_cluster,)
+        return ()
 
     def _namespace_notes(self, namespace: str | None, handling: Kind) -> tuple[str, ...]:
         if not handling.tenant_scoped or namespace is None or self.view.is_namespace(namespace):

@@ -2,7 +2,8 @@
 
 Every tick the loop checks whether a pass is due: the first one as soon as the caches have
 listed, one at once after a config reload, and one after changes (an audited object, a
-namespace's labels, the route index) once they have settled for `debounce` seconds. A pass
+namespace's labels, the route index, the gateway pods: a pod that makes a stored Gateway's
+selector match another tenant's gateway pods) once they have settled for `debounce` seconds. A pass
 judges the caches' current snapshots in a thread, pausing after each millisecond of work so
 that admission requests get the interpreter at once, then swaps the results into
 the metrics whole, and (with --policy-reports) brings each tenant namespace's report up to
@@ -42,6 +43,7 @@ from webhook.cluster import CacheStatus, load_api_client
 from webhook.cluster.rest import ClusterApiError
 from webhook.config.model import Config
 from webhook.config.store import ConfigStore
+from webhook.tenancy.gatewaypods import GatewayPods
 from webhook.tenancy.routing import RouteIndex
 from webhook.tenancy.watches import ClusterView
 
@@ -94,6 +96,7 @@ class AuditLoop:
         current_config: Callable[[], Config],
         namespaces: Callable[[], Namespaces | None],
         routes: Callable[[], RouteIndex],
+        gateway_pods: Callable[[], GatewayPods | None] = lambda: None,
         reports: PolicyReportApi | None = None,
         debounce: float = 2.0,
         max_delay: float = 30.0,
@@ -110,6 +113,7 @@ class AuditLoop:
         self._config = current_config
         self._namespaces = namespaces
         self._routes = routes
+        self._gateway_pods = gateway_pods
         self.reports = reports
         self.debounce = debounce
         self.max_delay = max_delay
@@ -123,7 +127,8 @@ class AuditLoop:
         self._last_pass = 0.0  # monotonic
         self._clock = clock
         self._started = clock()
-        self._seen: tuple[object, object, object] | None = None  # config, namespaces, routes
+        # config, namespaces, routes, gateway pods, as the last pass (or tick) saw them
+        self._seen: tuple[object, object, object, object] | None = None
         self._first_change: float | None = None
         self._last_change = 0.0
         self._retry_at: float | None = None  # when to try the PolicyReports again
@@ -175,14 +180,19 @@ class AuditLoop:
         now = self._clock()
         if self.last is None:
             waiting_for_lists = bool(self._unlisted(self.watches.statuses()))
+            waiting_for_lists = waiting_for_lists or self._pods_unlisted()
             return not waiting_for_lists or now - self._started >= self.sync_grace, namespaces
-        config, routes = self._config(), self._routes()
+        config, routes, pods = self._config(), self._routes(), self._gateway_pods()
         assert self._seen is not None
         if config is not self._seen[0]:
             return True, namespaces  # a config reload: at once
-        if namespaces is not self._seen[1] or routes is not self._seen[2]:
+        if (
+            namespaces is not self._seen[1]
+            or routes is not self._seen[2]
+            or pods is not self._seen[3]
+        ):
             self.changed()
-            self._seen = (self._seen[0], namespaces, routes)
+            self._seen = (self._seen[0], namespaces, routes, pods)
         if now - self._last_pass >= self.resync:
             return True, namespaces  # a quiet cluster still gets a pass now and then
         first = self._first_change
@@ -210,12 +220,16 @@ class AuditLoop:
     def audit(self, config: Config, namespaces: Namespaces, routes: RouteIndex) -> PassResult:
         # Changes from now on belong to the next pass.
         self._first_change = None
-        self._seen = (config, namespaces, routes)
+        pods = self._gateway_pods()
+        self._seen = (config, namespaces, routes, pods)
         self._last_pass = self._clock()
         statuses = self.watches.statuses()
         skipped = tuple(sorted(k.name for k in self._unlisted(statuses)))
+        if pods is not None and not pods.synced:
+            # Not "matches nothing": the selectors are judged as offline until the pods list.
+            skipped, pods = (*skipped, "pods"), None
         started, cpu_started = time.perf_counter(), time.thread_time()
-        judge = Judge(config, namespaces, routes)
+        judge = Judge(config, namespaces, routes, pods)
         violations: list[AuditViolation] = []
         # Judging holds the interpreter lock; a review waiting for it would wait for the
         # interpreter's switch interval (5 ms). Pausing after every `slice` of work instead
@@ -255,6 +269,10 @@ class AuditLoop:
             },
         )
         return result
+
+    def _pods_unlisted(self) -> bool:
+        pods = self._gateway_pods()
+        return pods is not None and not pods.synced
 
     def _unlisted(self, statuses: Mapping[AuditedKind, CacheStatus]) -> list[AuditedKind]:
         """Kinds served but not listed yet (a kind whose CRD is not served has nothing)."""
@@ -364,6 +382,11 @@ class AuditLoop:
                     f"audit: {kind.name}: initial list not complete{error}; "
                     "audited without it until it lists"
                 )
+        if self.last is not None and self._pods_unlisted():
+            notes.append(
+                "audit: pods: initial list not complete; Istio Gateway selectors are audited "
+                "against sharedGatewayWorkloads only until it lists"
+            )
         state = self.report_state
         if self.reports is not None and state.checked and state.format is None:
             notes.append(self._not_served(self.reports))
@@ -461,6 +484,7 @@ def start_from_args(
         current_config=lambda: store.current,
         namespaces=namespaces,
         routes=lambda: cluster.routes,
+        gateway_pods=lambda: cluster.gateway_pods,
         reports=reports,
         debounce=getattr(args, "audit_debounce_seconds", 2.0),
     )

@@ -20,6 +20,7 @@ from webhook.admission.decide import KINDS
 from webhook.analyze.judge import Analyzer, Result, Status, tenancy_view
 from webhook.analyze.manifests import Document
 from webhook.config.model import Config
+from webhook.tenancy.gatewaypods import GatewayPods
 from webhook.tenancy.routing import RouteIndex
 
 # Not audited, though tenant-scoped or judged: a Pod's admission is a mutation (nothing to
@@ -137,14 +138,16 @@ def stored_document(kind: AuditedKind, obj: Mapping[str, Any]) -> Document:
 
 
 class Judge:
-    """Judges stored objects, a chunk at a time, against one config, tenancy and route index
-    (those of the moment the pass began)."""
+    """Judges stored objects, a chunk at a time, against one config, tenancy, route index and
+    gateway pod index (those of the moment the pass began; no gateway pods: the selectors are
+    judged against sharedGatewayWorkloads only)."""
 
     def __init__(
         self,
         config: Config,
         namespaces: Mapping[str, Mapping[str, str]],
         routes: RouteIndex,
+        gateway_pods: GatewayPods | None = None,
     ) -> None:
         self.config = config
         self.tenants = {
@@ -152,7 +155,7 @@ class Judge:
             for name, labels in namespaces.items()
             if labels.get(config.tenant_label)
         }
-        self._analyzer = Analyzer(config, tenancy_view(namespaces, (), routes))
+        self._analyzer = Analyzer(config, tenancy_view(namespaces, (), routes, gateway_pods))
         self.judged = 0  # objects judged so far (those in tenant namespaces)
 
     def selected(self, obj: Mapping[str, Any]) -> bool:
@@ -197,9 +200,10 @@ def judge_all(
     config: Config,
     namespaces: Mapping[str, Mapping[str, str]],
     routes: RouteIndex,
+    gateway_pods: GatewayPods | None = None,
 ) -> list[AuditViolation]:
     """One whole pass at once (the server judges in chunks with Judge, pausing between them)."""
-    return Judge(config, namespaces, routes).judge(objects)
+    return Judge(config, namespaces, routes, gateway_pods).judge(objects)
 
 
 # --- what the audit publishes ----------------------------------------------------------------

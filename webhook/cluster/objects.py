@@ -16,6 +16,7 @@ from kubernetes.client.exceptions import ApiException
 from webhook.cluster import discovery
 from webhook.cluster.client import describe_error, status_message
 from webhook.cluster.rest import api_path
+from webhook.cluster.watch import METADATA_LIST_ACCEPT
 
 PAGE_SIZE = 500
 TIMEOUT_SECONDS = 30.0
@@ -66,19 +67,27 @@ class ClusterReader:
             raise ClusterReadError(f"{what}: {describe_error(exc)}") from None
 
     def list(
-        self, group: str, version: str, resource: str, namespace: str | None = None
+        self,
+        group: str,
+        version: str,
+        resource: str,
+        namespace: str | None = None,
+        *,
+        metadata_only: bool = False,
     ) -> list[dict[str, Any]] | None:
         """Every object of a resource (in one namespace, or in all), a page at a time; None
         when the server does not serve the resource. Items get their apiVersion and kind,
-        which list responses of built-in types leave out."""
+        which list responses of built-in types leave out. `metadata_only`: each object's
+        metadata (PartialObjectMetadata), as the pod watch reads them."""
         path = api_path(group, version, resource, namespace)
+        accept = METADATA_LIST_ACCEPT if metadata_only else "application/json"
         items: list[dict[str, Any]] = []
         token = ""
         while True:
             query = {"limit": str(self._page_size)}
             if token:
                 query["continue"] = token
-            body = self._get(path, query)
+            body = self._get(path, query, accept)
             if body is None:
                 return None
             kind = str(body.get("kind") or "").removesuffix("List")
@@ -116,9 +125,11 @@ class ClusterReader:
 
     # --- the HTTP call -----------------------------------------------------------------------
 
-    def _get(self, path: str, query: Mapping[str, str]) -> dict[str, Any] | None:
+    def _get(
+        self, path: str, query: Mapping[str, str], accept: str = "application/json"
+    ) -> dict[str, Any] | None:
         try:
-            status, text = self._call(path, query)
+            status, text = self._call(path, query, accept)
         except ApiException as exc:
             if exc.status == 404:
                 return None
@@ -135,9 +146,9 @@ class ClusterReader:
             raise ClusterReadError(f"GET {path}: the answer is not a JSON object")
         return body
 
-    def _call(self, path: str, query: Mapping[str, str]) -> tuple[int, str]:
+    def _call(self, path: str, query: Mapping[str, str], accept: str) -> tuple[int, str]:
         api: Any = self._api  # the client's generated code carries no annotations
-        headers = {"Accept": "application/json"}
+        headers = {"Accept": accept}
         if hasattr(api, "param_serialize"):  # clients generated since v32
             method, url, header_params, body, post = api.param_serialize(
                 "GET",

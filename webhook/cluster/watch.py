@@ -122,8 +122,11 @@ class WatchCache(Generic[T]):
     collection (it may run discovery first). If it raises ResourceNotServed the cache waits:
     it re-checks with backoff up to `discovery_cap`, counted neither as a failure nor as a
     relist, and reports why in `status().waiting`. `convert` turns a raw object into the cached
-    value and must not raise. `on_change` sees every effective change, in the watch thread,
-    before the new snapshot is published, so derived indexes stay in step.
+    value and must not raise. `keep`, when given, says which objects are cached at all: one it
+    refuses is treated as absent (never stored, and removed when a change makes it refused), so
+    a cache of the few objects that matter among many costs memory for those few only; it must
+    not raise either. `on_change` sees every effective change, in the watch thread, before the
+    new snapshot is published, so derived indexes stay in step.
     """
 
     def __init__(
@@ -133,12 +136,14 @@ class WatchCache(Generic[T]):
         convert: Callable[[Mapping[str, Any]], T],
         *,
         on_change: Callable[[Sequence[Change[T]]], None] | None = None,
+        keep: Callable[[Mapping[str, Any]], bool] | None = None,
         tuning: WatchTuning | None = None,
         rand: Callable[[], float] = random.random,
     ) -> None:
         self.resource = resource
         self._connect = connect
         self._convert = convert
+        self._keep = keep
         self._on_change = on_change
         self._tuning = tuning or WatchTuning()
         self._rand = rand
@@ -273,8 +278,9 @@ class WatchCache(Generic[T]):
             if token:
                 kwargs["_continue"] = token
             body = self._request_json(call, kwargs, "list")
+            keep = self._keep
             for obj in body.get("items") or ():
-                if isinstance(obj, Mapping):
+                if isinstance(obj, Mapping) and (keep is None or keep(obj)):
                     items[snapshot.object_key(obj.get("metadata") or {})] = self._convert(obj)
             metadata = body.get("metadata") or {}
             resource_version = str(metadata.get("resourceVersion") or "")
@@ -369,6 +375,13 @@ class WatchCache(Generic[T]):
                 new = snapshot.apply_event(state, event_type, "", None, resource_version)
             else:
                 key = snapshot.object_key(metadata)
+                if (
+                    event_type != snapshot.DELETED
+                    and self._keep is not None
+                    and not self._keep(obj)
+                ):
+                    # Not cached: for the cache the object is (now) absent.
+                    event_type = snapshot.DELETED
                 value = None if event_type == snapshot.DELETED else self._convert(obj)
                 change = snapshot.event_change(state, event_type, key, value)
                 new = snapshot.apply_event(state, event_type, key, value, resource_version)
@@ -469,7 +482,32 @@ class KindCaches:
 
 
 # The generated CoreV1Api call that lists each core resource a cache reads, in every namespace.
-_CORE_LISTS = {"namespaces": "list_namespace", "services": "list_service_for_all_namespaces"}
+_CORE_LISTS = {
+    "namespaces": "list_namespace",
+    "services": "list_service_for_all_namespaces",
+    "pods": "list_pod_for_all_namespaces",
+}
+
+# What a metadata-only list and watch ask for, as client-go's metadata informers do: each
+# object's metadata (PartialObjectMetadata), not its spec and status. A server that cannot
+# answer so falls back to whole objects (the last type), which carry the same metadata.
+METADATA_LIST_ACCEPT = (
+    "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json"
+)
+METADATA_WATCH_ACCEPT = (
+    "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1,application/json"
+)
+
+
+def metadata_only(call: ListCall) -> ListCall:
+    """`call` (a collection's list function) asking for the objects' metadata only."""
+
+    def list_metadata(**kwargs: Any) -> Any:
+        accept = METADATA_WATCH_ACCEPT if kwargs.get("watch") else METADATA_LIST_ACCEPT
+        # A new dict each call: the generated client adds its own headers to the one it gets.
+        return call(**kwargs, _headers={"Accept": accept})
+
+    return list_metadata
 
 
 def connect_served(

@@ -1,4 +1,6 @@
-"""Istio Gateway (SPEC.md §8): the hosts its servers publish, and the gateway pods it programs."""
+"""Istio Gateway (SPEC.md §8): the hosts its servers publish, and the gateway pods it programs:
+the platform's shared ones (`sharedGatewayWorkloads`) and, in a cluster, the live gateway pods
+of every namespace (webhook.tenancy.gatewaypods)."""
 
 from __future__ import annotations
 
@@ -17,6 +19,13 @@ from webhook.policies.common import (
 from webhook.policies.ownership import EDGE, host_problem
 from webhook.tenancy.view import TenancyView
 
+# What a judgement without the cluster's gateway pods leaves open (`analyze` offline says it).
+WITHOUT_CLUSTER = (
+    "spec.selector is judged against sharedGatewayWorkloads only: without a cluster "
+    "(--kubeconfig) tenant-guard cannot know whether it matches gateway pods in other "
+    "tenants' namespaces, which admission in the cluster denies"
+)
+
 
 def check(
     obj: Mapping[str, Any],
@@ -27,7 +36,7 @@ def check(
 ) -> list[Violation]:
     spec = mapping_at(obj, "spec", "spec")
     selector = string_map_at(spec, "selector", "spec.selector")
-    violations = check_selector(selector, spec.get("selector") is None, tenant, config)
+    violations = check_selector(selector, spec.get("selector") is None, tenant, view, config)
     for where, server in objects_at(spec, "servers", "spec.servers"):
         hosts = string_list_at(server, "hosts", f"{where}.hosts") or []
         for host_index, entry in enumerate(hosts):
@@ -71,10 +80,12 @@ def _namespace_problem(source: str, owner: str | None) -> str:
 
 
 def check_selector(
-    selector: Mapping[str, str], absent: bool, tenant: str, config: Config
+    selector: Mapping[str, str], absent: bool, tenant: str, view: TenancyView, config: Config
 ) -> list[Violation]:
-    """Istio applies a Gateway to the pods its selector matches in every namespace, so a
-    selector that matches the platform's gateway pods reprograms the shared ingress."""
+    """Istio applies a Gateway to the gateway pods its selector matches in every namespace, so
+    a selector must match none outside the tenant's namespaces: not the platform's shared ones
+    (`sharedGatewayWorkloads`, which offline is all that is known), and in a cluster none of
+    the live gateway pods of the platform or of another tenant."""
     if not selector:
         return [
             Violation(
@@ -87,21 +98,100 @@ def check_selector(
                 "platform",
             )
         ]
-    for labels in config.shared_gateway_workloads:
-        if all(labels.get(key) == value for key, value in selector.items()):
-            return [
-                Violation(
-                    "gateway-selector",
-                    "spec.selector",
-                    show(dict(selector)),
-                    f"matches the platform's shared gateway pods ({_labels(labels)})",
-                    f"select only tenant {show(tenant)}'s own gateway pods, by a label they "
-                    "alone carry; bind VirtualServices to a shared gateway instead "
-                    f"({', '.join(config.shared_gateways) or 'none configured'})",
-                    "platform",
-                )
-            ]
-    return []
+    violations: list[Violation] = []
+    shared = next(
+        (
+            labels
+            for labels in config.shared_gateway_workloads
+            if all(labels.get(key) == value for key, value in selector.items())
+        ),
+        None,
+    )
+    if shared is not None:
+        violations.append(
+            Violation(
+                "gateway-selector",
+                "spec.selector",
+                show(dict(selector)),
+                f"matches the platform's shared gateway pods ({_labels(shared)})",
+                f"select only tenant {show(tenant)}'s own gateway pods, by a label they "
+                "alone carry; bind VirtualServices to a shared gateway instead "
+                f"({', '.join(config.shared_gateways) or 'none configured'})",
+                "platform",
+            )
+        )
+    # The shared pods' violation says it already for the platform's namespaces.
+    return violations + _live_matches(selector, tenant, view, config, shared is None)
+
+
+# How many namespaces' violations one selector gets at most; the last names how many more.
+MAX_NAMESPACES = 5
+_MAX_PODS = 2
+
+
+def _live_matches(
+    selector: Mapping[str, str],
+    tenant: str,
+    view: TenancyView,
+    config: Config,
+    platform_too: bool,
+) -> list[Violation]:
+    pods = view.gateway_pods
+    if pods is None:  # no cluster to ask: the shared workloads above are all that is known
+        return []
+    value = show(dict(selector))
+    if not pods.synced:
+        return [
+            Violation(
+                "gateway-selector-unchecked",
+                "spec.selector",
+                value,
+                "cannot be checked yet: tenant-guard has not finished listing the cluster's "
+                "gateway pods, so it cannot tell whose pods this selector matches",
+                "retry in a moment",
+            )
+        ]
+    found: dict[str, list[str]] = {}
+    for key in pods.matching(selector):
+        namespace, _, name = key.partition("/")
+        owner = view.tenant_of(namespace, config)
+        if owner == tenant or (owner is None and not platform_too):
+            continue
+        found.setdefault(namespace, []).append(name)
+    violations: list[Violation] = []
+    namespaces = sorted(found)
+    for position, namespace in enumerate(namespaces[:MAX_NAMESPACES], 1):
+        owner = view.tenant_of(namespace, config)
+        whose = f"tenant {show(owner)}" if owner else "the platform"
+        problem = (
+            f"matches gateway pods in namespace {show(namespace)} of {whose} "
+            f"({_pods(found[namespace])})"
+        )
+        if position == MAX_NAMESPACES and len(namespaces) > MAX_NAMESPACES:
+            problem += f", and gateway pods in {len(namespaces) - MAX_NAMESPACES} more namespaces"
+        violations.append(
+            Violation(
+                "gateway-selector",
+                "spec.selector",
+                value,
+                problem,
+                f"select only tenant {show(tenant)}'s own gateway pods, by a label they alone "
+                "carry (Istio applies a Gateway to the gateway pods its selector matches in "
+                "every namespace)",
+                owner or "platform",
+            )
+        )
+    return violations
+
+
+def _pods(names: list[str]) -> str:
+    shown = ", ".join(names[:_MAX_PODS])
+    more = len(names) - _MAX_PODS
+    return (
+        f"pod {shown}"
+        if len(names) == 1
+        else f"pods {shown}" + (f" and {more} more" if more > 0 else "")
+    )
 
 
 def _labels(labels: Mapping[str, str]) -> str:

@@ -31,7 +31,7 @@ class ClusterTenancy:
     ) -> None:
         self.cluster = cluster
         self.lookup_timeout = lookup_timeout
-        self._view = TenancyView(cluster.namespaces, cluster.routes)
+        self._view = TenancyView(cluster.namespaces, cluster.routes, cluster.gateway_pods)
 
     @classmethod
     def connect(
@@ -62,20 +62,25 @@ class ClusterTenancy:
             return lambda: float(self.cluster.stats()[name])
 
         routes = tuple(route.plural for route in GATEWAY_ROUTES)
-        for resource in ("namespaces", "virtualservices", *routes):
+        for resource in ("namespaces", "virtualservices", *routes, "pods"):
             metrics.cache_size.labels(resource).set_function(stat(f"{resource}_items"))
             metrics.watch_restarts.labels(resource).set_function(stat(f"{resource}_restarts"))
 
     def _current(self) -> TenancyView:
-        namespaces, routes = self.cluster.namespaces, self.cluster.routes
+        cluster = self.cluster
+        namespaces, routes, pods = cluster.namespaces, cluster.routes, cluster.gateway_pods
         view = self._view
-        if view.namespaces is not namespaces or view.routes is not routes:
+        if (
+            view.namespaces is not namespaces
+            or view.routes is not routes
+            or view.gateway_pods is not pods
+        ):
             # Snapshots are immutable and swapped whole, so identity says whether they changed.
-            view = self._view = TenancyView(namespaces, routes)
+            view = self._view = TenancyView(namespaces, routes, pods)
         return view
 
     async def view_for(self, namespace: str | None) -> TenancyView:
-        if not self.cluster.wait_synced(0):
+        if not self.cluster.listed:
             # Judging with a half-listed cache would miss owners and collisions: refuse instead.
             raise TenancyUnavailable(
                 "its namespace and VirtualService caches have not finished their first list "

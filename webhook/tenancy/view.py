@@ -8,6 +8,7 @@ from types import MappingProxyType
 from typing import Protocol
 
 from webhook.config.model import ENFORCEMENT_LABEL, Config, Enforcement
+from webhook.tenancy.gatewaypods import GatewayPods
 from webhook.tenancy.snapshot import RouteRef
 
 _EMPTY: Mapping[str, frozenset[RouteRef]] = MappingProxyType({})
@@ -20,10 +21,14 @@ class TenancyView:
     `namespaces` maps a namespace to its labels; a namespace missing from it is unknown, which
     counts as a platform namespace. `routes` maps a routed host (see hosts.route_key) to the
     objects (kind, namespace, name) that route it, whichever API; it is empty offline.
+    `gateway_pods` are the cluster's gateway pods, which an Istio Gateway's selector is judged
+    against; None when there is no cluster to read them from (offline, `analyze` without
+    `--kubeconfig`), which is not the same as a cluster without gateway pods.
     """
 
     namespaces: Mapping[str, Mapping[str, str]]
     routes: Mapping[str, frozenset[RouteRef]] = field(default_factory=lambda: _EMPTY)
+    gateway_pods: GatewayPods | None = None
 
     def tenant_of(self, namespace: str | None, config: Config) -> str | None:
         if namespace is None:

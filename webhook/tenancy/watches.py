@@ -1,7 +1,7 @@
-"""The live tenancy view's caches: namespaces (name -> labels) and the objects that route
-hostnames (VirtualServices, Gateway API routes), with the host index they feed, kept by
-webhook.cluster's list+watch machinery. One cache per kind (KindCaches): the audit reads the
-VirtualService and route caches too.
+"""The live tenancy view's caches: namespaces (name -> labels), the objects that route
+hostnames (VirtualServices, Gateway API routes) with the host index they feed, and the gateway
+pods (webhook.tenancy.gateways), kept by webhook.cluster's list+watch machinery. One cache per
+kind (KindCaches): the audit reads the VirtualService and route caches too.
 """
 
 from __future__ import annotations
@@ -31,6 +31,8 @@ from webhook.cluster.watch import (
     connect_served,
     list_call,
 )
+from webhook.tenancy.gatewaypods import GatewayPods
+from webhook.tenancy.gateways import GATEWAY_POD_RBAC, GatewayPodWatch
 from webhook.tenancy.routes import (
     GATEWAY_API_GROUP,
     GATEWAY_ROUTES,
@@ -61,6 +63,7 @@ TENANCY_RBAC: tuple[Mapping[str, Sequence[str]], ...] = (
         "resources": [r.plural for r in GATEWAY_ROUTES],
         "verbs": ["get", "list", "watch"],
     },
+    *GATEWAY_POD_RBAC,
 )
 
 
@@ -96,12 +99,12 @@ def _namespace_labels(obj: Mapping[str, Any]) -> Labels:
 
 
 class ClusterView:
-    """Namespaces (name -> labels) and routed hosts (host key -> the VirtualServices and
-    Gateway API routes that route it), kept live.
+    """Namespaces (name -> labels), routed hosts (host key -> the VirtualServices and
+    Gateway API routes that route it) and the gateway pods, kept live.
 
-    Readers use `namespaces` and `routes`: plain attribute reads of immutable mappings.
-    Readiness depends on the namespace and VirtualService caches only; a Gateway API route
-    watch whose resource is not served waits for it and is reported without failing.
+    Readers use `namespaces`, `routes` and `gateway_pods`: plain attribute reads of immutable
+    snapshots. Readiness depends on the namespace, VirtualService and pod caches; a Gateway API
+    route watch whose resource is not served waits for it and is reported without failing.
     """
 
     def __init__(
@@ -113,6 +116,7 @@ class ClusterView:
         tuning: WatchTuning | None = None,
         max_lookups: int = 8,
         caches: KindCaches | None = None,
+        istiod_settle: float = 1.0,
     ) -> None:
         self._api = api_client
         # The VirtualService and route caches keep slim objects, not only their host keys, so
@@ -172,6 +176,9 @@ class ClusterView:
                     functools.partial(route_keys, hosts_field=route.hosts_field, host_key=host_key),
                 ),
             )
+        self.gateway_pod_watch = GatewayPodWatch(
+            api_client, self.caches, tuning=self._tuning, istiod_settle=istiod_settle
+        )
 
     def _own(
         self, group: str, resource: str, create: Callable[[Subscriber], WatchCache[Any]]
@@ -203,6 +210,10 @@ class ClusterView:
         return self._route_index.current
 
     @property
+    def gateway_pods(self) -> GatewayPods:
+        return self.gateway_pod_watch.gateway_pods
+
+    @property
     def virtualservice_version(self) -> str | None:
         """The networking.istio.io version watched, once discovery has run."""
         return self._vs_version
@@ -218,28 +229,44 @@ class ClusterView:
     def start(self) -> None:
         for cache in self._caches():
             cache.start()
+        self.gateway_pod_watch.start()
 
     def stop(self, timeout: float = 5.0) -> None:
         for cache in self._caches():
             cache.stop(0)
+        self.gateway_pod_watch.stop(0)
         deadline = time.monotonic() + timeout
         for cache in self._caches():
             cache.stop(max(0.0, deadline - time.monotonic()))
+        self.gateway_pod_watch.stop(max(0.0, deadline - time.monotonic()))
+
+    @property
+    def listed(self) -> bool:
+        """Whether the namespace and VirtualService caches have listed once: before that, a
+        view of them misses namespaces and routes that exist."""
+        return self._namespace_cache.synced and self._vs_cache.synced
+
+    def _readiness_caches(self) -> tuple[WatchCache[Any], ...]:
+        return (self._namespace_cache, self._vs_cache, self.gateway_pod_watch.cache)
 
     def wait_synced(self, timeout: float) -> bool:
-        """Block until the namespace and VirtualService caches have listed once (startup and
-        tests only; requests never wait, and the Gateway API route watches may be waiting)."""
+        """Block until the namespace, VirtualService and pod caches have listed once (startup
+        and tests only; requests never wait, and the Gateway API route watches may be
+        waiting)."""
         deadline = time.monotonic() + timeout
-        return self._namespace_cache.wait_synced(timeout) and self._vs_cache.wait_synced(
-            max(0.0, deadline - time.monotonic())
+        return all(
+            cache.wait_synced(max(0.0, deadline - time.monotonic()))
+            for cache in self._readiness_caches()
         )
 
     def readiness(self) -> tuple[bool, list[str]]:
-        """(ready, detail): not ready while the namespace or VirtualService cache is; the
-        Gateway API route watches only add detail (waiting for their CRD, or failing)."""
+        """(ready, detail): not ready while the namespace, VirtualService or pod cache is (an
+        Istio Gateway's selector cannot be judged without the pods); the Gateway API route
+        watches only add detail (waiting for their CRD, or failing), and so does istiod's
+        scope setting."""
         reasons = [
             reason
-            for cache in (self._namespace_cache, self._vs_cache)
+            for cache in self._readiness_caches()
             if (reason := self._cache_problem(cache.status())) is not None
         ]
         notes: list[str] = []
@@ -252,6 +279,7 @@ class ClusterView:
                 )
             elif (problem := self._cache_problem(status)) is not None:
                 notes.append(f"{problem} (collisions with these routes may be missed)")
+        notes += self.gateway_pod_watch.notes()
         return not reasons, reasons + notes
 
     def _cache_problem(self, status: CacheStatus) -> str | None:
@@ -279,6 +307,7 @@ class ClusterView:
             ("namespaces", self._namespace_cache),
             ("virtualservices", self._vs_cache),
             *self._gateway_caches.items(),
+            ("pods", self.gateway_pod_watch.cache),
         ]
         for label, cache in caches:
             status = cache.status()
@@ -291,6 +320,7 @@ class ClusterView:
             out[f"{label}_last_success_timestamp"] = status.last_success or 0.0
             out[f"{label}_waiting"] = int(status.waiting is not None)
         out["routes_hosts"] = len(self.routes)
+        out["gateway_pods"] = len(self.gateway_pods.pods)
         return out
 
     def cache_status(self) -> tuple[CacheStatus, CacheStatus]:
