@@ -591,9 +591,7 @@ def is_component_rbac(name: str) -> bool:
 
 def test_cert_manager_overlay_adds_no_rbac_but_the_baseline_component() -> None:
     base = {(k, n) for k, n, _ in rbac_rules(render("base"))}
-    overlay = {
-        (k, n) for k, n, _ in rbac_rules(render("cert-manager")) if not is_component_rbac(n)
-    }
+    overlay = {(k, n) for k, n, _ in rbac_rules(render("cert-manager")) if not is_component_rbac(n)}
     assert overlay == base
 
 

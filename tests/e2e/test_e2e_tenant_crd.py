@@ -31,9 +31,7 @@ def tenant(name: str, **spec: Any) -> str:
             "spec.hosts[0]: Invalid value",
             id="upper-case-host",
         ),
-        pytest.param(
-            "crd-star", {"hosts": ["*"]}, "spec.hosts[0]: Invalid value", id="star-alone"
-        ),
+        pytest.param("crd-star", {"hosts": ["*"]}, "spec.hosts[0]: Invalid value", id="star-alone"),
         pytest.param(
             "crd-inner-star",
             {"hosts": ["a.*.example.com"]},

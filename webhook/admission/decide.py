@@ -161,7 +161,8 @@ def _mutate_pod(ctx: Context) -> tuple[Updates, list[str]]:
     if ctx.request.operation != "CREATE":
         return [], []
     assert ctx.tenant is not None
-    mutation = pod_policy.mutate(ctx.obj, ctx.subject.ref, ctx.tenant, ctx.config)
+    bounds = ctx.view.proxy_bounds(ctx.tenant, ctx.config)
+    mutation = pod_policy.mutate(ctx.obj, ctx.subject.ref, ctx.tenant, ctx.config, bounds)
     return list(mutation.updates), mutation.warnings
 
 

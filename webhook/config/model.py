@@ -25,7 +25,8 @@ from pydantic import (
 
 from webhook.baseline.templates import TemplateError, check_template
 from webhook.config.quantity import QuantityError, parse_quantity
-from webhook.tenancy.hosts import ClaimIndex, HostError, classify, is_wildcard, normalise
+from webhook.tenancy.claims import CONFIG_SOURCE, TenantEntry, TenantIndex
+from webhook.tenancy.hosts import HostError, classify, is_wildcard, normalise
 
 ENFORCEMENT_LABEL = "tenant-guard.io/enforcement"
 
@@ -274,9 +275,12 @@ class Config(_Strict):
     shared_namespaces: list[NamespaceName] = Field(default_factory=list, alias="sharedNamespaces")
     baseline: BaselineConfig | None = None
 
-    _claims: ClaimIndex = PrivateAttr(default_factory=ClaimIndex)
+    _claims: TenantIndex = PrivateAttr(default_factory=TenantIndex)
     _bounds: dict[str, dict[str, Bound]] = PrivateAttr(default_factory=dict)
     _default_bounds: dict[str, Bound] = PrivateAttr(default_factory=dict)
+    _object_bounds: dict[tuple[tuple[str, str], ...], dict[str, Bound]] = PrivateAttr(
+        default_factory=dict
+    )
 
     @model_validator(mode="after")
     def _check_and_index(self) -> Config:
@@ -292,7 +296,10 @@ class Config(_Strict):
                         "inside the mesh; claims are for external host names only"
                     )
         try:
-            claims = ClaimIndex.build({t: spec.hosts for t, spec in self.tenants.items()})
+            claims = TenantIndex.of_config(
+                TenantEntry(t, tuple(dict.fromkeys(spec.hosts)), proxy=spec.proxy.by_config_key())
+                for t, spec in self.tenants.items()
+            )
         except ValueError as exc:
             raise ValueError(f"tenants: overlapping claims cannot be resolved: {exc}") from None
         defaults = _bounds_of(self.proxy_defaults, "proxyDefaults")
@@ -314,12 +321,33 @@ class Config(_Strict):
         return self.cluster_domain.lower().rstrip(".")
 
     @cached_property
-    def claims(self) -> ClaimIndex:
+    def claims(self) -> TenantIndex:
+        """The config file's tenants; in a cluster, Tenant objects are added to a copy of it."""
         return self._claims
 
     def proxy_bounds(self, tenant: str) -> Mapping[str, Bound]:
-        """The sidecar bounds of a tenant (its `proxy` merged over `proxyDefaults`)."""
+        """The sidecar bounds of a config tenant (its `proxy` merged over `proxyDefaults`)."""
         return self._bounds.get(tenant, self._default_bounds)
+
+    def bounds_for(self, entry: TenantEntry | None) -> Mapping[str, Bound]:
+        """The sidecar bounds of a tenant of either source: its `proxy` over `proxyDefaults`.
+
+        A Tenant object's bounds are merged here, against the config in force, and kept per
+        distinct override (few tenants differ, and a pod CREATE should not parse quantities).
+        """
+        if entry is None or not entry.proxy:
+            return self._default_bounds
+        if entry.source == CONFIG_SOURCE:
+            return self._bounds.get(entry.name, self._default_bounds)
+        key = tuple(sorted(entry.proxy.items()))
+        cached = self._object_bounds.get(key)
+        if cached is None:
+            merged = {**self.proxy_defaults.by_config_key(), **entry.proxy}
+            cached = {name: Bound(text) for name, text in merged.items()}
+            if len(self._object_bounds) >= 4096:
+                self._object_bounds.clear()
+            self._object_bounds[key] = cached
+        return cached
 
     def claimed_hosts(self, tenant: str) -> list[str]:
         spec = self.tenants.get(tenant)
