@@ -98,11 +98,25 @@ def _namespace_name(value: str) -> str:
     return value
 
 
-def _tenant_name(value: str) -> str:
+def validate_tenant_name(value: str) -> str:
     # The tenant is written as a label value on namespaces and pods.
     if not _LABEL_VALUE.match(value):
         raise ValueError(f"tenant name {value!r} is not a valid label value")
     return value
+
+
+_tenant_name = validate_tenant_name
+
+
+def claim_form_problem(host: str, domain: str) -> str | None:
+    """Why a normalised claim is not an external host name (claims are for those only)."""
+    form = classify(host, "", domain, lambda _ns: False)
+    if form.form.name != "EXTERNAL":
+        return (
+            f"{host!r} is a {form.form.value} inside the mesh; claims are for external host "
+            "names only"
+        )
+    return None
 
 
 def _gateway_ref(value: str) -> str:
@@ -289,12 +303,9 @@ class Config(_Strict):
             raise ValueError(f"clusterDomain {self.cluster_domain!r} is not a DNS domain")
         for tenant, spec in self.tenants.items():
             for index, host in enumerate(spec.hosts):
-                form = classify(host, "", domain, lambda _ns: False)
-                if form.form.name != "EXTERNAL":
-                    raise ValueError(
-                        f"tenants.{tenant}.hosts[{index}]: {host!r} is a {form.form.value} "
-                        "inside the mesh; claims are for external host names only"
-                    )
+                problem = claim_form_problem(host, domain)
+                if problem is not None:
+                    raise ValueError(f"tenants.{tenant}.hosts[{index}]: {problem}")
         try:
             claims = TenantIndex.of_config(
                 TenantEntry(t, tuple(dict.fromkeys(spec.hosts)), proxy=spec.proxy.by_config_key())
@@ -353,6 +364,10 @@ class Config(_Strict):
         spec = self.tenants.get(tenant)
         return list(spec.hosts) if spec else []
 
+    def check_bounds(self, proxy: ProxyBounds, where: str) -> None:
+        """ValueError when a request is larger than its limit (after merging)."""
+        _bounds_of(proxy, where)
+
     def wildcard_claim_count(self) -> int:
         return sum(1 for spec in self.tenants.values() for h in spec.hosts if is_wildcard(h))
 
@@ -405,14 +420,23 @@ def _yaml_as_json(path: Path) -> str:
 
 def _describe(exc: ValidationError, source: str) -> str:
     lines = [f"{source}: {exc.error_count()} problem(s):"]
+    lines += [f"  {line}" for line in describe_errors(exc)]
+    return "\n".join(lines)
+
+
+def describe_errors(exc: ValidationError, prefix: str = "") -> list[str]:
+    """One line per problem, `field: message (value: ...)`, fields under `prefix`."""
+    lines = []
     for error in exc.errors(include_url=False):
         where = "".join(
-            f"[{part}]" if isinstance(part, int) else f".{part}" for part in error["loc"]
+            f"[{part}]" if isinstance(part, int) else f".{part}"
+            for part in (prefix, *error["loc"])
+            if part != ""
         ).lstrip(".")
         message = error["msg"].removeprefix("Value error, ")
         if error["type"] == "extra_forbidden":
             message = "unknown key"
         value = error.get("input")
         shown = "" if isinstance(value, dict | list) or value is None else f" (value: {value!r})"
-        lines.append(f"  {where}: {message}{shown}" if where else f"  {message}{shown}")
-    return "\n".join(lines)
+        lines.append(f"{where}: {message}{shown}" if where else f"{message}{shown}")
+    return lines
