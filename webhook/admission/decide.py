@@ -17,6 +17,7 @@ from webhook.policies import namespace as namespace_policy
 from webhook.policies import pod as pod_policy
 from webhook.policies import service as service_policy
 from webhook.policies import sidecar as sidecar_policy
+from webhook.policies import tenant as tenant_policy
 from webhook.policies import virtualservice as vs_policy
 from webhook.policies.common import (
     ShapeError,
@@ -32,6 +33,7 @@ from webhook.tenancy.view import TenancyView
 Endpoint = Literal["validate", "mutate"]
 ISTIO = "networking.istio.io"
 GATEWAY_API = gatewayapi_policy.GROUP
+TENANT_GROUP = "tenant-guard.io"
 
 
 @dataclass(frozen=True)
@@ -74,6 +76,8 @@ class Kind:
     tenant_scoped: bool = True
     # The kind its objects carry, when `kind` has to say more (two APIs have a Gateway).
     object_kind: str = ""
+    # DELETE is allowed without a look unless the kind says otherwise (a Tenant in use).
+    validate_delete: Validator | None = None
 
 
 # --- per-kind policy adapters ----------------------------------------------------------------
@@ -177,6 +181,14 @@ def _validate_service(ctx: Context) -> list[Violation]:
     return service_policy.check(ctx.obj, ctx.subject.namespace, ctx.config)
 
 
+def _validate_tenant(ctx: Context) -> list[Violation]:
+    return tenant_policy.check(ctx.obj, ctx.subject.name, ctx.view, ctx.config)
+
+
+def _validate_tenant_delete(ctx: Context) -> list[Violation]:
+    return tenant_policy.check_delete(ctx.subject.name, ctx.view, ctx.config)
+
+
 def _old_object(request: AdmissionRequest) -> Mapping[str, Any]:
     if request.old_object is None:
         raise ShapeError("oldObject", "the stored object on UPDATE", None)
@@ -207,6 +219,13 @@ KINDS: Mapping[tuple[str, str], Kind] = {
         f"Gateway.{GATEWAY_API}", _validate_listeners, object_kind="Gateway"
     ),
     (GATEWAY_API, "listenersets"): Kind("ListenerSet", _validate_listeners),
+    # Tenants as objects (SPEC.md §12): cluster-scoped, judged whatever the namespaces.
+    (TENANT_GROUP, "tenants"): Kind(
+        "Tenant",
+        _validate_tenant,
+        tenant_scoped=False,
+        validate_delete=_validate_tenant_delete,
+    ),
 }
 
 
@@ -243,6 +262,8 @@ def decide(
             "configuration should not send it here, so it is not admitted",
         )
     if request.operation == "DELETE":
+        if handling.validate_delete is not None and endpoint == "validate":
+            return _decide_delete(request, handling, view, config)
         return Decision(allow(uid), True, handling.kind, reason="delete")
     if request.operation != "CREATE" and request.operation != "UPDATE":
         return _refuse(uid, handling.kind, f"operation {request.operation} is not handled")
@@ -322,6 +343,21 @@ def _mutate(ctx: Context, handling: Kind) -> Decision:
         warnings=warnings,
         patched=bool(patch),
     )
+
+
+def _decide_delete(
+    request: AdmissionRequest, handling: Kind, view: TenancyView, config: Config
+) -> Decision:
+    """DELETE of a kind that must be looked at (a Tenant): the stored object is `oldObject`."""
+    uid = request.uid
+    user = request.user_info
+    if config.exempt.includes(user.username, user.groups):
+        return Decision(allow(uid), True, handling.kind, reason="exempt")
+    stored = request.old_object or {}
+    subject = Subject(handling.kind, None, _object_name(request, stored))
+    ctx = Context(request, subject, stored, subject.name, view, config)
+    assert handling.validate_delete is not None
+    return _validate(ctx, Kind(handling.kind, handling.validate_delete, tenant_scoped=False))
 
 
 def _decide_managed(

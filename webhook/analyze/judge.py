@@ -23,6 +23,7 @@ from webhook.admission.review import AdmissionRequest
 from webhook.analyze.manifests import Document
 from webhook.config.model import Config
 from webhook.policies.common import Subject, Violation
+from webhook.tenancy.claims import TenantIndex
 from webhook.tenancy.routing import index_routes, merge_indexes, routing_resource
 from webhook.tenancy.snapshot import RouteRef
 from webhook.tenancy.view import TenancyView
@@ -170,13 +171,15 @@ def tenancy_view(
     namespaces: Mapping[str, Mapping[str, str]],
     docs: Iterable[Document],
     routes: Mapping[str, frozenset[RouteRef]] | None = None,
+    tenants: TenantIndex | None = None,
 ) -> TenancyView:
-    """The cluster as the input would leave it: known namespaces, overlaid by the input's own."""
+    """The cluster as the input would leave it: known namespaces, overlaid by the input's own;
+    `tenants` the tenants in force (None: the config's)."""
     merged = {name: MappingProxyType(dict(labels)) for name, labels in namespaces.items()}
     merged.update(
         (name, MappingProxyType(labels)) for name, labels in namespace_labels(docs).items()
     )
-    return TenancyView(MappingProxyType(merged), MappingProxyType(dict(routes or {})))
+    return TenancyView(MappingProxyType(merged), MappingProxyType(dict(routes or {})), tenants)
 
 
 class Analyzer:

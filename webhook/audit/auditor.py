@@ -39,6 +39,7 @@ from webhook.cluster import CacheStatus, load_api_client
 from webhook.cluster.rest import ClusterApiError
 from webhook.config.model import Config
 from webhook.config.store import ConfigStore
+from webhook.tenancy.claims import TenantIndex
 from webhook.tenancy.routing import RouteIndex
 from webhook.tenancy.watches import ClusterView
 
@@ -53,6 +54,13 @@ Namespaces = Mapping[str, Mapping[str, str]]
 @dataclass(frozen=True)
 class PassResult:
     """What one pass found, published whole."""
+
+    def by_tenant(self) -> dict[str, int]:
+        """Violations per tenant (a Tenant's status shows its count)."""
+        totals: dict[str, int] = {}
+        for (tenant, _, _), count in self.counts.items():
+            totals[tenant] = totals.get(tenant, 0) + count
+        return totals
 
     counts: Mapping[GaugeKey, int]
     violations: int
@@ -87,6 +95,7 @@ class AuditLoop:
         current_config: Callable[[], Config],
         namespaces: Callable[[], Namespaces | None],
         routes: Callable[[], RouteIndex],
+        tenants: Callable[[], TenantIndex | None] = lambda: None,
         reports: PolicyReportApi | None = None,
         debounce: float = 2.0,
         max_delay: float = 30.0,
@@ -103,6 +112,8 @@ class AuditLoop:
         self._config = current_config
         self._namespaces = namespaces
         self._routes = routes
+        self._tenants = tenants
+        self._seen_tenants: TenantIndex | None = None
         self.reports = reports
         self.debounce = debounce
         self.max_delay = max_delay
@@ -173,9 +184,13 @@ class AuditLoop:
         assert self._seen is not None
         if config is not self._seen[0]:
             return True, namespaces  # a config reload: at once
+        tenants = self._tenants()
         if namespaces is not self._seen[1] or routes is not self._seen[2]:
             self.changed()
             self._seen = (self._seen[0], namespaces, routes)
+        if tenants is not self._seen_tenants:  # a Tenant's claims changed
+            self.changed()
+            self._seen_tenants = tenants
         if now - self._last_pass >= self.resync:
             return True, namespaces  # a quiet cluster still gets a pass now and then
         first = self._first_change
@@ -208,7 +223,8 @@ class AuditLoop:
         statuses = self.watches.statuses()
         skipped = tuple(sorted(k.name for k in self._unlisted(statuses)))
         started, cpu_started = time.perf_counter(), time.thread_time()
-        judge = Judge(config, namespaces, routes)
+        self._seen_tenants = tenants = self._tenants()
+        judge = Judge(config, namespaces, routes, tenants)
         violations: list[AuditViolation] = []
         # Judging holds the interpreter lock; a review waiting for it would wait for the
         # interpreter's switch interval (5 ms). Pausing after every `slice` of work instead
@@ -396,7 +412,11 @@ class _AuditCollector(Collector):
 
 
 def start_from_args(
-    args: argparse.Namespace, store: ConfigStore, cluster: ClusterView, runtime: Runtime
+    args: argparse.Namespace,
+    store: ConfigStore,
+    cluster: ClusterView,
+    runtime: Runtime,
+    tenants: Callable[[], TenantIndex | None] = lambda: None,
 ) -> AuditLoop:
     """Start the audit's watches and attach its loop to the server."""
     api_client = load_api_client(kubeconfig=args.kubeconfig, in_cluster=args.in_cluster)
@@ -412,6 +432,7 @@ def start_from_args(
         current_config=lambda: store.current,
         namespaces=namespaces,
         routes=lambda: cluster.routes,
+        tenants=tenants,
         reports=reports,
         debounce=getattr(args, "audit_debounce_seconds", 2.0),
     )

@@ -19,6 +19,7 @@ from webhook.admission.decide import KINDS
 from webhook.analyze.judge import Analyzer, Result, Status, tenancy_view
 from webhook.analyze.manifests import Document
 from webhook.config.model import Config
+from webhook.tenancy.claims import TenantIndex
 from webhook.tenancy.routing import RouteIndex
 
 # Not audited, though tenant-scoped or judged: a Pod's admission is a mutation (nothing to
@@ -101,6 +102,7 @@ class Judge:
         config: Config,
         namespaces: Mapping[str, Mapping[str, str]],
         routes: RouteIndex,
+        tenants: TenantIndex | None = None,
     ) -> None:
         self.config = config
         self.tenants = {
@@ -108,7 +110,7 @@ class Judge:
             for name, labels in namespaces.items()
             if labels.get(config.tenant_label)
         }
-        self._analyzer = Analyzer(config, tenancy_view(namespaces, (), routes))
+        self._analyzer = Analyzer(config, tenancy_view(namespaces, (), routes, tenants))
         self.judged = 0  # objects judged so far (those in tenant namespaces)
 
     def selected(self, obj: Mapping[str, Any]) -> bool:

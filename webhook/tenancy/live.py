@@ -9,7 +9,9 @@ from collections.abc import Callable
 from webhook.cluster import load_api_client
 from webhook.config.model import Config
 from webhook.metrics import Metrics
+from webhook.tenancy import tenants as tenant_objects
 from webhook.tenancy.hosts import route_key
+from webhook.tenancy.registry import LiveTenants, TenantMembers
 from webhook.tenancy.routing import GATEWAY_ROUTES
 from webhook.tenancy.view import TenancyUnavailable, TenancyView
 from webhook.tenancy.watches import ClusterView, NamespaceLookupError
@@ -26,11 +28,25 @@ class ClusterTenancy:
     the request is denied (fail closed), never judged as a platform namespace."""
 
     def __init__(
-        self, cluster: ClusterView, lookup_timeout: float = LOOKUP_TIMEOUT_SECONDS
+        self,
+        cluster: ClusterView,
+        lookup_timeout: float = LOOKUP_TIMEOUT_SECONDS,
+        tenants: LiveTenants | None = None,
+        members: TenantMembers | None = None,
     ) -> None:
         self.cluster = cluster
         self.lookup_timeout = lookup_timeout
-        self._view = TenancyView(cluster.namespaces, cluster.routes)
+        self.tenants = tenants
+        self.members = members
+        self._view = self._build_view()
+
+    def _build_view(self) -> TenancyView:
+        return TenancyView(
+            self.cluster.namespaces,
+            self.cluster.routes,
+            self.tenants.current if self.tenants is not None else None,
+            self.members,
+        )
 
     @classmethod
     def connect(
@@ -46,12 +62,19 @@ class ClusterTenancy:
                 "the config's namespaces: map is ignored in a cluster; namespace labels "
                 "are read live"
             )
+        live = LiveTenants(current_config)
         cluster = ClusterView(
             load_api_client(kubeconfig=kubeconfig, in_cluster=in_cluster),
             host_key=lambda namespace, host: route_key(host, namespace, current_config().domain),
+            read_tenant=lambda obj: tenant_objects.read_tenant(obj, current_config()),
+        )
+        members = TenantMembers(current_config().tenant_label, on_change=live.mark_dirty)
+        cluster.caches.subscribe("", "namespaces", members.on_namespace_changes)
+        cluster.caches.subscribe(
+            tenant_objects.GROUP, tenant_objects.PLURAL, live.on_tenant_changes
         )
         cluster.start()
-        tenancy = cls(cluster)
+        tenancy = cls(cluster, tenants=live, members=members)
         if metrics is not None:
             tenancy.export_metrics(metrics)
         return tenancy
@@ -61,17 +84,34 @@ class ClusterTenancy:
             return lambda: float(self.cluster.stats()[name])
 
         routes = tuple(route.plural for route in GATEWAY_ROUTES)
-        for resource in ("namespaces", "virtualservices", *routes):
+        tenants = ("tenants",) if self.cluster.tenant_status() is not None else ()
+        for resource in ("namespaces", "virtualservices", *routes, *tenants):
             metrics.cache_size.labels(resource).set_function(stat(f"{resource}_items"))
             metrics.watch_restarts.labels(resource).set_function(stat(f"{resource}_restarts"))
 
     def _current(self) -> TenancyView:
         namespaces, routes = self.cluster.namespaces, self.cluster.routes
+        tenants = self.tenants.current if self.tenants is not None else None
         view = self._view
-        if view.namespaces is not namespaces or view.routes is not routes:
+        if (
+            view.namespaces is not namespaces
+            or view.routes is not routes
+            or view.tenants is not tenants
+        ):
             # Snapshots are immutable and swapped whole, so identity says whether they changed.
-            view = self._view = TenancyView(namespaces, routes)
+            view = self._view = TenancyView(namespaces, routes, tenants, self.members)
         return view
+
+    async def follow_config(self, interval: float = 0.5) -> None:
+        """Rebase the Tenants on each reloaded config (a background task of the server)."""
+        if self.tenants is None:
+            return
+        while True:
+            try:
+                await asyncio.to_thread(self.tenants.rebase_if_needed)
+            except Exception:
+                log.exception("rebasing the Tenants on the reloaded config failed")
+            await asyncio.sleep(interval)
 
     async def view_for(self, namespace: str | None) -> TenancyView:
         view = self._current()
