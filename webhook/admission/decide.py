@@ -173,7 +173,18 @@ def _mutate_pod(ctx: Context) -> tuple[Updates, list[str]]:
 def _validate_namespace(ctx: Context) -> list[Violation]:
     old = _old_object(ctx.request) if ctx.request.operation == "UPDATE" else None
     user = ctx.request.user_info
-    return namespace_policy.check(ctx.obj, old, user.username, user.groups, ctx.config)
+    return namespace_policy.check(ctx.obj, old, user.username, user.groups, ctx.config, ctx.view)
+
+
+def _mutate_namespace(ctx: Context) -> tuple[Updates, list[str]]:
+    """An owner's new namespace gets its tenant's label (SPEC.md §12)."""
+    if ctx.request.operation != "CREATE":
+        return [], []
+    user = ctx.request.user_info
+    updates, warnings = namespace_policy.owner_label(
+        ctx.obj, ctx.subject.ref, user.username, user.groups, ctx.config, ctx.view
+    )
+    return list(updates), warnings
 
 
 def _validate_service(ctx: Context) -> list[Violation]:
@@ -205,7 +216,9 @@ KINDS: Mapping[tuple[str, str], Kind] = {
     (ISTIO, "serviceentries"): Kind("ServiceEntry", _validate_export_to(True), _mutate_export_to),
     ("", "pods"): Kind("Pod", _validate_pod, _mutate_pod),
     ("", "services"): Kind("Service", _validate_service),
-    ("", "namespaces"): Kind("Namespace", _validate_namespace, tenant_scoped=False),
+    ("", "namespaces"): Kind(
+        "Namespace", _validate_namespace, _mutate_namespace, tenant_scoped=False
+    ),
     # The edge (SPEC.md §8, §11).
     (ISTIO, "gateways"): Kind("Gateway", _validate_istio_gateway),
     (ISTIO, "sidecars"): Kind("Sidecar", _validate_sidecar),
