@@ -23,7 +23,8 @@ from webhook.admission.review import AdmissionRequest
 from webhook.analyze.manifests import Document
 from webhook.config.model import Config
 from webhook.policies.common import Subject, Violation
-from webhook.tenancy.claims import TenantIndex
+from webhook.tenancy import tenants as tenant_objects
+from webhook.tenancy.claims import TenantEntry, TenantIndex
 from webhook.tenancy.routing import index_routes, merge_indexes, routing_resource
 from webhook.tenancy.snapshot import RouteRef
 from webhook.tenancy.view import TenancyView
@@ -119,8 +120,11 @@ def analyze(
     live: Mapping[ObjectKey, Mapping[str, Any]] | None = None,
     default_namespace: str = "default",
     identity: Identity | None = None,
+    live_tenants: Iterable[Mapping[str, Any]] = (),
 ) -> list[Result]:
-    """Judge the input against known namespaces (overlaid by the input's own) and routes.
+    """Judge the input against known namespaces (overlaid by the input's own) and routes, and
+    the tenants of the config, of the cluster (`live_tenants`) and of the input's own Tenant
+    objects (SPEC.md §12; an input Tenant replaces the cluster's of its name).
 
     Two tenants' routes in one input (VirtualServices or Gateway API routes) for one host
     collide, as the second would once the first is applied; so the routing objects are judged
@@ -128,8 +132,10 @@ def analyze(
     cluster, so it cannot collide with anything).
     """
 
+    tenants = tenant_index(config, (*live_tenants, *input_tenants(docs)))
+
     def analyzer(routes: Mapping[str, frozenset[RouteRef]]) -> Analyzer:
-        view = tenancy_view(namespaces, docs, routes)
+        view = tenancy_view(namespaces, docs, routes, tenants)
         return Analyzer(
             config, view, default_namespace=default_namespace, identity=identity, live=live
         )
@@ -165,6 +171,31 @@ def namespace_labels(docs: Iterable[Document]) -> dict[str, dict[str, str]]:
             {str(k): str(v) for k, v in labels.items()} if isinstance(labels, Mapping) else {}
         )
     return found
+
+
+def input_tenants(docs: Iterable[Document]) -> list[Mapping[str, Any]]:
+    """The input's Tenant objects (tenant-guard.io), in input order."""
+    return [
+        doc.obj
+        for doc in docs
+        if doc.obj is not None
+        and doc.obj.get("kind") == tenant_objects.KIND
+        and str(doc.obj.get("apiVersion", "")).startswith(f"{tenant_objects.GROUP}/")
+    ]
+
+
+def tenant_index(config: Config, tenants: Iterable[Mapping[str, Any]]) -> TenantIndex | None:
+    """The config's tenants with these Tenant objects added (a later one of a name replaces an
+    earlier one; the config's own names shadow them); None when there are none."""
+    entries: dict[str, TenantEntry | None] = {}
+    for obj in tenants:
+        record = tenant_objects.read_tenant(obj, config)
+        if record.name and record.name not in config.tenants:
+            entries[record.name] = record.entry
+    if not entries:
+        return None
+    index, _ = config.claims.apply(entries.items())
+    return index
 
 
 def tenancy_view(

@@ -109,9 +109,10 @@ def _host_violations(
         if host in seen:
             continue  # the API server refuses duplicates itself; the same claim twice is one
         seen[host] = index
-        others = [t for t in directory.claimants(host) if t != name]
-        if others:
-            holder = others[0]
+        # Only the holder counts: a tenant that lost a race for the claim (its status says
+        # Conflict) must not block the holder's own updates.
+        holder = directory.holder(host)
+        if holder is not None and holder != name:
             entry = directory.entry(holder)
             where = (
                 "in the tenant-guard config"

@@ -4,6 +4,7 @@ config's own rules for claims and quantities. Pure: the watch cache, admission, 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -148,6 +149,22 @@ def read_tenant(obj: Mapping[str, Any], config: Config) -> TenantRecord:
         if isinstance(status, Mapping)
         else MappingProxyType({}),
     )
+
+
+_OBJECT_NAME = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,61}[a-z0-9])?$")
+
+
+def export_problem(name: str, hosts: Iterable[str]) -> str | None:
+    """Why a config tenant cannot become a Tenant object as it is, or None."""
+    if not _OBJECT_NAME.match(name):
+        return (
+            f"{name!r} is a valid label value but not a Kubernetes object name (lower-case "
+            "letters, digits, '-' and '.'); rename the tenant first"
+        )
+    count = len(set(hosts))
+    if count > MAX_HOSTS:
+        return f"{count} hosts, more than the {MAX_HOSTS} a Tenant may claim"
+    return None
 
 
 def tenant_object(name: str, hosts: Iterable[str], proxy: Mapping[str, str]) -> dict[str, Any]:
