@@ -75,6 +75,7 @@ def build_runtime(args: argparse.Namespace, store: ConfigStore) -> Runtime:
             runtime.background.append(writer.run)
             runtime.closers.append(writer.close)
             runtime.notes.append(writer.notes)
+            writer.export_metrics(runtime.metrics)
     elif store.current.namespaces is None:
         log.warning(
             "offline mode and the config has no namespaces: map: every namespace is "

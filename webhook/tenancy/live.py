@@ -6,6 +6,8 @@ import asyncio
 import logging
 from collections.abc import Callable
 
+from prometheus_client import Gauge
+
 from webhook.cluster import load_api_client
 from webhook.config.model import Config
 from webhook.metrics import Metrics
@@ -83,6 +85,23 @@ class ClusterTenancy:
         def stat(name: str) -> Callable[[], float]:
             return lambda: float(self.cluster.stats()[name])
 
+        live = self.tenants
+        if live is not None:
+            Gauge(
+                "tenant_guard_tenants",
+                "Tenants in force (config file and Tenant objects together)",
+                registry=metrics.registry,
+            ).set_function(lambda: float(len(live.current)))
+            Gauge(
+                "tenant_guard_tenant_index_updates",
+                "Changes of Tenant objects applied to the tenant index in place",
+                registry=metrics.registry,
+            ).set_function(lambda: float(live.updates))
+            Gauge(
+                "tenant_guard_tenant_index_update_cpu_seconds",
+                "CPU time the last Tenant change cost the tenant index (applied in place)",
+                registry=metrics.registry,
+            ).set_function(lambda: live.last_update_cpu)
         routes = tuple(route.plural for route in GATEWAY_ROUTES)
         tenants = ("tenants",) if self.cluster.tenant_status() is not None else ()
         for resource in ("namespaces", "virtualservices", *routes, *tenants):

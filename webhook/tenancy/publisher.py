@@ -17,12 +17,15 @@ import time
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 
+from prometheus_client import Gauge
+
 from webhook.background import every
 from webhook.baseline.lease import LeaderElector, LeaseApi
 from webhook.cluster import load_api_client
 from webhook.cluster.client import SERVICE_ACCOUNT_NAMESPACE, resolve_namespace
 from webhook.cluster.rest import ClusterApiError, RestClient, api_path
 from webhook.config.model import Config
+from webhook.metrics import Metrics
 from webhook.tenancy import tenants as tenant_objects
 from webhook.tenancy.registry import LiveTenants, TenantMembers
 from webhook.tenancy.status import desired_status, needs_write
@@ -74,6 +77,18 @@ class TenantStatusWriter:
 
     def close(self) -> None:
         self.elector.release()
+
+    def export_metrics(self, metrics: Metrics) -> None:
+        Gauge(
+            "tenant_guard_tenant_status_writes",
+            "Tenant statuses written by this replica (only those that changed)",
+            registry=metrics.registry,
+        ).set_function(lambda: float(self.written))
+        Gauge(
+            "tenant_guard_tenant_status_leader",
+            "1 on the replica holding the Tenant status Lease",
+            registry=metrics.registry,
+        ).set_function(lambda: 1.0 if self.elector.leading else 0.0)
 
     def notes(self) -> list[str]:
         notes = []
