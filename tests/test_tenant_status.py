@@ -6,6 +6,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from tests.builders import make_config
 from webhook.config.model import Config
 from webhook.tenancy.registry import LiveTenants, TenantMembers
@@ -149,3 +152,32 @@ def test_members_follow_the_namespace_labels() -> None:
     assert members.of("a") == {"a1"} and members.of("b") == {"a2"}
     members.on_namespace_changes([Change("a1", {"tenant": "a"}, None)])
     assert members.of("a") == frozenset() and touched == ["a", "a", "a", "b", "a"]
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3)
+    ),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.dictionaries(
+        st.sampled_from(["hosts", "proxy", "enforcement", "owners", "namespaceQuota", "x"]),
+        json_values,
+        max_size=5,
+    ),
+    json_values,
+)
+def test_any_stored_shape_gives_a_record_and_never_raises(spec: Any, metadata: Any) -> None:
+    config = make_config()
+    for obj in ({"metadata": {"name": "shop"}, "spec": spec}, {"metadata": metadata, "spec": spec}):
+        record = read_tenant(obj, config)
+        assert (record.entry is None) == bool(record.problems)
+        registry = Registry(config)
+        if record.name:
+            registry.live.on_tenant_changes([Change(record.name, None, record)])
+            assert registry.live.current.owner("shop.example.com") == "tenant-a"

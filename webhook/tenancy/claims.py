@@ -162,6 +162,7 @@ class TenantIndex:
         contested = self._contested.mutate()
         owners = self._owners.mutate()
         affected: set[str] = set()
+        changed = False
 
         def table(key: str) -> tuple[Any, str]:
             return (wildcards, wildcard_base(key)) if is_wildcard(key) else (exact, key)
@@ -213,6 +214,7 @@ class TenantIndex:
             old = entries.get(name)
             if old == new:
                 continue
+            changed = True
             affected.add(name)
             # Ranks decide who holds a contested key: if this tenant's rank moved (it went
             # from the config to a Tenant), every one of its keys is settled again.
@@ -237,6 +239,10 @@ class TenantIndex:
                     settle(key, [*(n for n in claimants(key) if n != name), name])
             for subject in _subjects(new):
                 owners[subject] = owners.get(subject, _EMPTY).set(name, True)
+        if not changed:
+            # Nothing in force changed (a status write, a label): the same index, so that the
+            # views and the audit, which compare identities, see no change either.
+            return self, frozenset()
         index = TenantIndex(
             entries.finish(),
             exact.finish(),

@@ -15,7 +15,9 @@ import os
 import socket
 import time
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
+from typing import Any
 
 from prometheus_client import Gauge
 
@@ -54,6 +56,7 @@ class TenantStatusWriter:
         violations: Callable[[], Mapping[str, int] | None] = lambda: None,
         tick: float = 1.0,
         resync: float = 300.0,
+        parallel: int = 4,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.rest = rest
@@ -65,6 +68,7 @@ class TenantStatusWriter:
         self._violations = violations
         self.tick = tick
         self.resync = resync
+        self.parallel = parallel
         self._clock = clock
         self._next_full = 0.0
         self._last_violations: Mapping[str, int] | None = None
@@ -77,6 +81,27 @@ class TenantStatusWriter:
 
     def close(self) -> None:
         self.elector.release()
+
+    def _write(self, item: tuple[str, dict[str, Any]]) -> str | None:
+        """None when written, "" when the Tenant is gone, else the error (retried)."""
+        name, desired = item
+        path = api_path(
+            tenant_objects.GROUP, tenant_objects.VERSION, tenant_objects.PLURAL, None, name
+        )
+        try:
+            self.rest.request(
+                f"writing the status of Tenant {name}",
+                "PATCH",
+                f"{path}/status",
+                body={"status": desired},
+                content_type=MERGE_PATCH,
+            )
+        except ClusterApiError as exc:
+            if exc.not_found:
+                return ""  # deleted meanwhile: it needs no status
+            self._retry.add(name)
+            return str(exc)
+        return None
 
     def export_metrics(self, metrics: Metrics) -> None:
         Gauge(
@@ -124,8 +149,7 @@ class TenantStatusWriter:
         config = self.live.base
         index = self.live.current
         stamp = _now()
-        errors: list[str] = []
-        written = 0
+        writes: list[tuple[str, dict[str, Any]]] = []
         for name in sorted(dirty):
             record = records.get(name)
             if record is None or not record.name:
@@ -138,28 +162,18 @@ class TenantStatusWriter:
                 violations.get(name, 0) if violations is not None else None,
                 stamp,
             )
-            if not needs_write(record.status, desired):
-                continue
-            path = api_path(
-                tenant_objects.GROUP, tenant_objects.VERSION, tenant_objects.PLURAL, None, name
-            )
-            try:
-                self.rest.request(
-                    f"writing the status of Tenant {name}",
-                    "PATCH",
-                    f"{path}/status",
-                    body={"status": desired},
-                    content_type=MERGE_PATCH,
-                )
-                written += 1
-            except ClusterApiError as exc:
-                if not exc.not_found:  # a Tenant deleted meanwhile needs no status
-                    errors.append(str(exc))
-                    self._retry.add(name)
+            if needs_write(record.status, desired):
+                writes.append((name, desired))
+        # A few writes at a time: at start-up every Tenant may need one, and one at a time
+        # the API server's latency, not the work, would set the pace.
+        with ThreadPoolExecutor(self.parallel) as pool:
+            outcomes = list(pool.map(self._write, writes))
+        written = sum(1 for outcome in outcomes if outcome is None)
+        errors = [outcome for outcome in outcomes if outcome]
         self.errors = errors
         self.written += written
         if written or errors:
-            log.info("Tenant status", extra={"written": written, "errors": errors[:5]})
+            log.info("Tenant status", extra={"fields": {"written": written, "errors": errors[:5]}})
         return written
 
 
