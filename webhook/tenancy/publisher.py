@@ -75,6 +75,7 @@ class TenantStatusWriter:
         self._retry: set[str] = set()
         self.written = 0
         self.errors: list[str] = []
+        self.unwritable: dict[str, str] = {}  # Tenant -> why the API server refuses its status
 
     async def run(self) -> None:
         await every(self.tick, self.step, log, "Tenant status step")
@@ -98,9 +99,17 @@ class TenantStatusWriter:
             )
         except ClusterApiError as exc:
             if exc.not_found:
+                self.unwritable.pop(name, None)
                 return ""  # deleted meanwhile: it needs no status
+            if exc.status == 422:
+                # The API server refuses the object as stored (a spec of the wrong type under
+                # today's schema): no status can be written until its spec is fixed, which
+                # brings it back here as a change. Not retried every tick.
+                self.unwritable[name] = str(exc)
+                return ""
             self._retry.add(name)
             return str(exc)
+        self.unwritable.pop(name, None)
         return None
 
     def export_metrics(self, metrics: Metrics) -> None:
@@ -120,6 +129,11 @@ class TenantStatusWriter:
         if self.elector.last_error:
             notes.append(f"Tenant status: cannot take the Lease: {self.elector.last_error}")
         notes += [f"Tenant status: {error}" for error in self.errors[:5]]
+        for name, error in sorted(self.unwritable.items())[:5]:
+            notes.append(
+                f"Tenant {name}: its status cannot be written, the API server refuses the "
+                f"stored object (fix its spec): {error[:300]}"
+            )
         return notes
 
     def step(self) -> int:
