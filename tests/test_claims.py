@@ -167,3 +167,16 @@ def test_a_tenant_with_5000_hosts_is_indexed_and_removed_whole() -> None:
     assert index.owner("h1.big.example.net") is None
     assert index.owner("small.example.net") == "small"
     assert index.tenants_below("*.example.net") == {"small"}
+
+
+@settings(max_examples=200, deadline=None)
+@given(changes)
+def test_one_pass_gives_the_index_the_changes_give(steps: list[tuple[str, object]]) -> None:
+    entries: dict[str, TenantEntry] = {}
+    for name, spec in steps:
+        if spec is None:
+            entries.pop(name, None)
+        else:
+            hosts, created, source = spec  # type: ignore[misc]
+            entries[name] = TenantEntry(name, tuple(hosts), source=source, created=created)
+    assert_matches(TenantIndex.of_entries(entries.values()), entries)

@@ -181,3 +181,22 @@ def test_any_stored_shape_gives_a_record_and_never_raises(spec: Any, metadata: A
         if record.name:
             registry.live.on_tenant_changes([Change(record.name, None, record)])
             assert registry.live.current.owner("shop.example.com") == "tenant-a"
+
+
+def test_a_first_list_of_many_tenants_is_indexed_in_one_pass_like_one_at_a_time() -> None:
+    config = make_config()
+    objects = [
+        stored(f"t{i}", f"2026-01-01T00:00:{i % 60:02d}Z", hosts=[f"x{i % 700}.example.net"])
+        for i in range(1200)
+    ] + [stored("tenant-b", "2026-01-01T00:00:00Z", hosts=["shop.example.org", "b2.example.net"])]
+    records = [read_tenant(obj, config) for obj in objects]
+    bulk = LiveTenants(lambda: config)
+    bulk.on_tenant_changes([Change(r.name, None, r) for r in records])  # one list: one pass
+    single = LiveTenants(lambda: config)
+    for record in records:
+        single.on_tenant_changes([Change(record.name, None, record)])
+    for host in [f"x{i}.example.net" for i in range(700)] + ["shop.example.org", "b2.example.net"]:
+        assert bulk.current.claimants(host) == single.current.claimants(host), host
+    assert bulk.current.owner("shop.example.org") == "tenant-b"  # the config's, not shadowed
+    assert bulk.current.owner("b2.example.net") is None
+    assert len(bulk.take_dirty()) == len(records)

@@ -24,6 +24,8 @@ from webhook.tenancy.tenants import TenantRecord
 log = logging.getLogger(__name__)
 
 Labels = Mapping[str, str]
+# More Tenant changes than this at once (a list, a relist) build the index in one pass.
+BULK = 1000
 _NONE: frozenset[str] = frozenset()
 
 
@@ -98,11 +100,19 @@ class LiveTenants:
                 self._dirty.add(name)
                 if name not in config.tenants:
                     moves.append((name, change.new.entry if change.new is not None else None))
-            if moves:
+            if len(moves) > BULK:
+                # The first list (or a relist): every Tenant at once, built in one pass.
+                self._index = self._bulk(config)
+                self._dirty.update(self._records)
+            elif moves:
                 self._index, affected = self._index.apply(moves)
                 self._dirty.update(affected)
             self.updates += 1
         self.last_update_cpu = time.thread_time() - started
+
+    def _bulk(self, config: Config) -> TenantIndex:
+        """The config's tenants and every usable Tenant not shadowed, in one pass."""
+        return _one_pass(config, self._records)
 
     def rebase_if_needed(self) -> bool:
         """After a config reload: the Tenants on the new config's index. True if it ran."""
@@ -112,12 +122,7 @@ class LiveTenants:
         started = time.monotonic()
         with self._lock:
             records = dict(self._records)
-        moves = [
-            (name, record.entry)
-            for name, record in records.items()
-            if record.entry is not None and name not in config.tenants
-        ]
-        index, _ = config.claims.apply(moves)
+        index = _one_pass(config, records)
         with self._lock:
             # Changes that arrived meanwhile are applied again on top: apply() is idempotent.
             late = [
@@ -136,6 +141,16 @@ class LiveTenants:
             self._dirty.update(self._records)  # shadowing, and claims of the config, changed
         self.last_rebase_seconds = time.monotonic() - started
         return True
+
+
+def _one_pass(config: Config, records: Mapping[str, TenantRecord]) -> TenantIndex:
+    entries = [*config.claims.entries.values()]
+    entries += [
+        record.entry
+        for name, record in records.items()
+        if record.entry is not None and name not in config.tenants
+    ]
+    return TenantIndex.of_entries(entries)
 
 
 class TenantMembers:

@@ -104,11 +104,12 @@ def read_spec(
             problems.append(f"spec.hosts[{index}]: {problem}")
     if len(parsed.owners.users) + len(parsed.owners.groups) > 2 * MAX_OWNERS:
         problems.append(f"spec.owners: more than {MAX_OWNERS} users or groups")
-    merged = parsed.proxy.merged_over(config.proxy_defaults)
-    try:
-        config.check_bounds(merged, "spec.proxy")
-    except ValueError as exc:
-        problems.append(str(exc))
+    if parsed.proxy.by_config_key():  # without an override, the defaults (checked at load)
+        merged = parsed.proxy.merged_over(config.proxy_defaults)
+        try:
+            config.check_bounds(merged, "spec.proxy")
+        except ValueError as exc:
+            problems.append(str(exc))
     if problems:
         return None, problems
     entry = TenantEntry(
