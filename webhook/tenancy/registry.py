@@ -40,8 +40,8 @@ class LiveTenants:
         self._base: Config = config
         self._index: TenantIndex = config.claims
         self._dirty: set[str] = set()
-        self.updates = 0
-        self.last_update_cpu = 0.0  # seconds of CPU the last Tenant change cost the index
+        self.updates = 0  # Tenant changes that changed the index (a status write does not)
+        self.last_update_cpu = 0.0  # seconds of CPU the last of them cost, in this thread
         self.last_rebase_seconds = 0.0
 
     @property
@@ -104,11 +104,16 @@ class LiveTenants:
                 # The first list (or a relist): every Tenant at once, built in one pass.
                 self._index = self._bulk(config)
                 self._dirty.update(self._records)
+                self.updates += 1
+                self.last_update_cpu = time.thread_time() - started
             elif moves:
-                self._index, affected = self._index.apply(moves)
+                index, affected = self._index.apply(moves)
                 self._dirty.update(affected)
-            self.updates += 1
-        self.last_update_cpu = time.thread_time() - started
+                if index is not self._index:
+                    self._index = index
+                    # Counted only when claims in force changed: a status write is no update.
+                    self.updates += 1
+                    self.last_update_cpu = time.thread_time() - started
 
     def _bulk(self, config: Config) -> TenantIndex:
         """The config's tenants and every usable Tenant not shadowed, in one pass."""
