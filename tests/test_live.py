@@ -320,3 +320,22 @@ def test_serve_with_kubeconfig_waits_for_the_caches_then_admits(
             response = client.post("/mutate", json=review).json()["response"]
             assert response["allowed"] is True and response["patchType"] == "JSONPatch"
             assert fake.count("/api/v1/namespaces", watch=True) >= 1
+
+
+def test_requests_are_refused_until_the_caches_have_listed(tmp_path: Path) -> None:
+    # No API server answers: the caches never list. A view now would call every namespace a
+    # platform one and know no Tenant's claims, so the review is refused, not judged.
+    config = parse_config(CONFIG)
+    api = kubernetes.client.ApiClient(kubernetes.client.Configuration(host="http://127.0.0.1:9"))
+    cluster = ClusterView(
+        api, host_key=lambda ns, h: route_key(h, ns, "cluster.local"), tuning=FAST
+    )
+    cluster.start()
+    tenancy = ClusterTenancy(cluster, lookup_timeout=0.5)
+    try:
+        with running_server(Runtime(ConfigStore.fixed(config), tenancy), tmp_path) as server:
+            result = answer(server, "/validate", vs_review("tenant-a", "web", ["reviews"]))
+    finally:
+        cluster.stop()
+    assert result["allowed"] is False and result["status"]["code"] == 503
+    assert "has not listed the namespaces, routes and Tenants yet" in result["status"]["message"]

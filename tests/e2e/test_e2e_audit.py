@@ -136,12 +136,16 @@ def test_a_violation_admitted_in_warn_mode_is_reported_until_fixed(
 
 
 def service_account_kubeconfig(cluster: Cluster, directory: Path) -> Path:
-    """tenant-guard's service account with deploy/base's RBAC and the policy-reports
-    component's, nothing else."""
+    """tenant-guard's service account with deploy/base's RBAC and the policy-reports and
+    tenants components', nothing else."""
     cluster.kubectl("apply", "-f", str(ROOT / "deploy" / "base" / "namespace.yaml"))
     cluster.kubectl("apply", "-f", str(ROOT / "deploy" / "base" / "rbac.yaml"))
     component = ROOT / "deploy" / "components" / "policy-reports" / "rbac.yaml"
     cluster.kubectl("apply", "-f", str(component))
+    # Both shipped overlays include the tenants component: with the Tenant CRD served,
+    # tenant-guard is not ready until it has listed the Tenants, which needs its RBAC.
+    tenants = ROOT / "deploy" / "components" / "tenants" / "rbac.yaml"
+    cluster.kubectl("apply", "-n", "tenant-guard", "-f", str(tenants))
     token = cluster.kubectl("-n", "tenant-guard", "create", "token", "tenant-guard").stdout.strip()
     config = yaml.safe_load(cluster.kubeconfig.read_text())
     config["users"] = [{"name": "admin", "user": {"token": token}}]

@@ -40,6 +40,7 @@ class ClusterTenancy:
         self.lookup_timeout = lookup_timeout
         self.tenants = tenants
         self.members = members
+        self._has_listed = False  # once true, stays: a relist keeps serving the last state
         self._view = self._build_view()
 
     def _build_view(self) -> TenancyView:
@@ -132,7 +133,28 @@ class ClusterTenancy:
                 log.exception("rebasing the Tenants on the reloaded config failed")
             await asyncio.sleep(interval)
 
+    def _listed(self) -> bool:
+        """Whether the caches every decision reads have listed once. Before that a view would
+        call every other namespace a platform one and miss every Tenant's claim (an unclaimed
+        host would pass with unclaimedHosts: allow), so requests are refused instead."""
+        if self._has_listed:
+            return True
+        namespaces, virtualservices = self.cluster.cache_status()
+        tenants = self.cluster.tenant_status()
+        listed = (
+            namespaces.synced
+            and virtualservices.synced
+            and (tenants is None or tenants.synced or tenants.waiting is not None)
+        )
+        self._has_listed = listed
+        return listed
+
     async def view_for(self, namespace: str | None) -> TenancyView:
+        if not self._listed():
+            raise TenancyUnavailable(
+                "tenant-guard has just started and has not listed the namespaces, routes and "
+                "Tenants yet"
+            )
         view = self._current()
         if namespace is None or namespace in view.namespaces:
             return view
