@@ -159,7 +159,13 @@ def test_the_shipped_rbac_is_enough_for_the_audit_and_its_reports(
 ) -> None:
     cluster.apply(destinationrule(["*"]))
     kubeconfig = service_account_kubeconfig(cluster, tmp_path)
-    guard = TenantGuard(tmp_path / "guard", kubeconfig, extra_args=["--policy-reports"])
+    # In its own namespace, as deployed ($POD_NAMESPACE there): the Tenant status Lease's RBAC
+    # is granted in that namespace only.
+    guard = TenantGuard(
+        tmp_path / "guard",
+        kubeconfig,
+        extra_args=["--policy-reports", "--namespace", "tenant-guard"],
+    )
     guard.start(CONFIG)
     try:
         wait_for(lambda: GAUGE in metrics(guard), "the audit's gauge, as the service account")
