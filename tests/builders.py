@@ -13,6 +13,7 @@ from typing import Any
 from webhook.admission.decide import Decision, decide
 from webhook.admission.review import AdmissionRequest, AdmissionReview
 from webhook.config.model import ENFORCEMENT_LABEL, Config, parse_config
+from webhook.tenancy.claims import OBJECT_SOURCE, TenantEntry
 from webhook.tenancy.gatewaypods import GatewayPods, index_gateway_pods
 from webhook.tenancy.view import TenancyView, static_view
 
@@ -410,3 +411,53 @@ def patch_of(decision: Decision) -> list[dict[str, Any]] | None:
     assert response["patchType"] == "JSONPatch"
     patch: list[dict[str, Any]] = json.loads(base64.b64decode(response["patch"]))
     return patch
+
+
+# --- Tenant objects --------------------------------------------------------------------------
+
+TENANTS_GROUP = "tenant-guard.io"
+
+
+def tenant_review(
+    name: str,
+    spec: Any,
+    *,
+    operation: str = "CREATE",
+    old_spec: Any = None,
+    user: Any = KEEP,
+    dry_run: Any = KEEP,
+) -> dict[str, Any]:
+    """A Tenant review derived from the captured Namespace reviews (the cluster-scoped kind
+    that was captured): the envelope, user and options as captured; kind, resource and object
+    a Tenant's. DELETE carries the stored Tenant as oldObject and no object, as sent."""
+    fixture = "namespace-delete.json" if operation == "DELETE" else "namespace-create-tenant-a.json"
+    review = derive(fixture, name=name, user=user, dry_run=dry_run)
+    if operation == "UPDATE":
+        review["request"]["operation"] = "UPDATE"
+        review["request"]["options"] = {"kind": "UpdateOptions", "apiVersion": "meta.k8s.io/v1"}
+    request = review["request"]
+    request.pop("namespace", None)
+    retarget(review, TENANTS_GROUP, "tenants", "Tenant", "v1alpha1")
+    metadata = {"name": name, "uid": "4c5d1e0a-0000-4000-8000-000000000001", "generation": 1}
+    tenant = {"apiVersion": f"{TENANTS_GROUP}/v1alpha1", "kind": "Tenant", "metadata": metadata}
+    if operation == "DELETE":
+        request["object"] = None
+        request["oldObject"] = {**tenant, "spec": spec}
+    else:
+        request["object"] = {**tenant, "spec": spec}
+        request["oldObject"] = {**tenant, "spec": old_spec} if operation == "UPDATE" else None
+    return review
+
+
+def tenant_entry(
+    name: str, *hosts: str, created: str = "2026-01-01T00:00:00Z", **fields: Any
+) -> TenantEntry:
+    """A Tenant object's entry, as the watch cache reads one."""
+    return TenantEntry(name, tuple(hosts), source=OBJECT_SOURCE, created=created, **fields)
+
+
+def view_with_tenants(*entries: Any, config: Config | None = None, **view: Any) -> TenancyView:
+    """make_view() with Tenant objects added to the config's tenants."""
+    base = make_view(**view)
+    index, _ = (config or default_config()).claims.apply([(e.name, e) for e in entries])
+    return TenancyView(base.namespaces, base.routes, tenants=index)

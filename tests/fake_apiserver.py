@@ -901,6 +901,7 @@ class FakeApiServer:
             groups = [self._api_group()] if self.istio_versions else []
             if self._gateway_routes:
                 groups.append(self._gateway_group())
+            groups += self._kind_groups()
             handler.send_json(200, {"kind": "APIGroupList", "apiVersion": "v1", "groups": groups})
         elif path == f"/apis/{ISTIO_GROUP}":
             if self.istio_versions:
@@ -947,6 +948,25 @@ class FakeApiServer:
                 "version": preferred,
             },
         }
+
+    def _kind_groups(self) -> list[dict[str, Any]]:
+        """The groups of the kinds served by serve_kind (other than Istio's and Gateway API's,
+        whose versions are listed above), as /apis lists them."""
+        with self._lock:
+            versions: dict[str, list[str]] = {}
+            for group, version in self._served_kinds:
+                if group not in ("", ISTIO_GROUP, GATEWAY_GROUP):
+                    versions.setdefault(group, []).append(version)
+        return [
+            {
+                "kind": "APIGroup",
+                "apiVersion": "v1",
+                "name": group,
+                "versions": [{"groupVersion": f"{group}/{v}", "version": v} for v in served],
+                "preferredVersion": {"groupVersion": f"{group}/{served[0]}", "version": served[0]},
+            }
+            for group, served in versions.items()
+        ]
 
     def _served(self, group: str, version: str) -> dict[str, str]:
         """plural -> kind of what /api/v1 or /apis/<group>/<version> serves now (lock held)."""

@@ -36,6 +36,7 @@ NAMESPACE = "tenant-guard"
 SERVICE = "tenant-guard"
 VALIDATING = "tenant-guard"
 MUTATING = "00-tenant-guard"
+TENANTS_WEBHOOKS = {"tenants.tenant-guard.io", "namespace-owner.tenant-guard.io"}
 TENANT_RULES = "tenant-rules.tenant-guard.io"
 NAMESPACE_LABEL = "namespace-label.tenant-guard.io"
 TENANT_MUTATE = "tenant-mutate.tenant-guard.io"
@@ -266,6 +267,7 @@ def test_kustomization_renders(name: str) -> None:
             "Namespace",
             "ClusterRole",
             "ClusterRoleBinding",
+            "CustomResourceDefinition",
             "ValidatingWebhookConfiguration",
             "MutatingWebhookConfiguration",
         }:
@@ -634,9 +636,14 @@ def is_baseline_rbac(name: str) -> bool:
     return name.startswith("tenant-guard-baseline")
 
 
+def is_component_rbac(name: str) -> bool:
+    """Roles and bindings of the components both overlays include (baseline, tenants)."""
+    return is_baseline_rbac(name) or name.startswith("tenant-guard-tenant")
+
+
 def test_cert_manager_overlay_adds_no_rbac_but_the_baseline_component() -> None:
     base = {(k, n) for k, n, _ in rbac_rules(render("base"))}
-    overlay = {(k, n) for k, n, _ in rbac_rules(render("cert-manager")) if not is_baseline_rbac(n)}
+    overlay = {(k, n) for k, n, _ in rbac_rules(render("cert-manager")) if not is_component_rbac(n)}
     assert overlay == base
 
 
@@ -645,7 +652,7 @@ def test_self_managed_extra_rbac_is_limited_by_resource_names() -> None:
     extra = [
         (k, n, rule)
         for k, n, rule in rbac_rules(render("self-managed"))
-        if (k, n) not in base_roles and not is_baseline_rbac(n)
+        if (k, n) not in base_roles and not is_component_rbac(n)
     ]
     assert extra, "the self-managed overlay needs its own RBAC"
     granted: dict[tuple[str, str], set[str]] = {}
@@ -748,7 +755,10 @@ def test_overlays_change_only_the_tls_plumbing(name: str) -> None:
     overlay = render(name)
     for kind in ("ValidatingWebhookConfiguration", "MutatingWebhookConfiguration"):
         for cfg in objects(base, kind):
-            assert one(overlay, kind, cfg["metadata"]["name"])["webhooks"] == cfg["webhooks"]
+            webhooks = one(overlay, kind, cfg["metadata"]["name"])["webhooks"]
+            # The tenants component appends its webhooks after the base's, unchanged otherwise.
+            assert webhooks[: len(cfg["webhooks"])] == cfg["webhooks"]
+            assert {w["name"] for w in webhooks[len(cfg["webhooks"]) :]} <= TENANTS_WEBHOOKS
 
 
 # --- container image -------------------------------------------------------------------------
@@ -951,7 +961,7 @@ def test_baseline_component_grants_exactly_the_baseline_kinds_and_the_lease(over
     kustomization = yaml.safe_load(
         KUSTOMIZATIONS[overlay].joinpath("kustomization.yaml").read_text()
     )
-    assert kustomization["components"] == ["../../components/baseline"]
+    assert kustomization["components"] == ["../../components/baseline", "../../components/tenants"]
     added = [(k, n, r) for k, n, r in rbac_rules(rendered) if is_baseline_rbac(n)]
     cluster_wide = [r for k, _, r in added if k == "ClusterRole"]
     assert cluster_wide == [dict(r) for r in BASELINE_RBAC]

@@ -8,8 +8,8 @@ from hypothesis import strategies as st
 
 from tests.builders import make_config, make_view
 from webhook.policies.ownership import host_problem
+from webhook.tenancy.claims import TenantIndex
 from webhook.tenancy.hosts import (
-    ClaimIndex,
     Form,
     HostError,
     HostForm,
@@ -279,7 +279,7 @@ def test_route_key_short_name_and_fqdn_collide() -> None:
     )
 
 
-# --- ClaimIndex ------------------------------------------------------------------------------
+# --- TenantIndex ------------------------------------------------------------------------------
 
 CLAIMS = {
     "A": ["*.example.com", "a.example.org"],
@@ -311,11 +311,11 @@ CLAIMS = {
     ],
 )
 def test_claim_owner_most_specific_wins(host: str, owner: str | None) -> None:
-    assert ClaimIndex.build(CLAIMS).owner(host) == owner
+    assert TenantIndex.build(CLAIMS).owner(host) == owner
 
 
 def test_claim_wildcard_does_not_cover_its_own_base() -> None:
-    index = ClaimIndex.build({"A": ["*.a.example.com"]})
+    index = TenantIndex.build({"A": ["*.a.example.com"]})
     assert index.owner("a.example.com") is None
     assert index.owner("www.a.example.com") == "A"
 
@@ -333,7 +333,7 @@ def test_claim_wildcard_does_not_cover_its_own_base() -> None:
     ],
 )
 def test_tenants_below(wildcard: str, tenants: set[str]) -> None:
-    assert ClaimIndex.build(CLAIMS).tenants_below(wildcard) == tenants
+    assert TenantIndex.build(CLAIMS).tenants_below(wildcard) == tenants
 
 
 @pytest.mark.parametrize(
@@ -353,7 +353,7 @@ def test_tenants_below(wildcard: str, tenants: set[str]) -> None:
 )
 def test_claim_clash_is_an_error(claims: dict[str, list[str]], clash: str) -> None:
     with pytest.raises(ValueError) as info:
-        ClaimIndex.build(claims)
+        TenantIndex.build(claims)
     message = str(info.value)
     assert clash in message
     assert "'A'" in message
@@ -371,7 +371,7 @@ def test_claim_clash_is_an_error(claims: dict[str, list[str]], clash: str) -> No
     ],
 )
 def test_claims_that_resolve_are_not_a_clash(claims: dict[str, list[str]]) -> None:
-    ClaimIndex.build(claims)
+    TenantIndex.build(claims)
 
 
 # --- properties ------------------------------------------------------------------------------
@@ -461,7 +461,7 @@ def _brute_force_owner(claims: dict[str, list[str]], host: str) -> str | None:
 @PROPERTY_SETTINGS
 @given(claim_sets(), claim_hosts())
 def test_owner_is_the_most_specific_claim(claims: dict[str, list[str]], host: str) -> None:
-    assert ClaimIndex.build(claims).owner(host) == _brute_force_owner(claims, host)
+    assert TenantIndex.build(claims).owner(host) == _brute_force_owner(claims, host)
 
 
 def _domains(name: str) -> list[str]:

@@ -29,6 +29,7 @@ from webhook.certificates.authority import generate_bundle, write_bundle
 from webhook.config.model import parse_config
 from webhook.config.store import ConfigStore
 from webhook.server.app import Runtime
+from webhook.tenancy import tenants as tenant_objects
 from webhook.tenancy.hosts import route_key
 from webhook.tenancy.live import ClusterTenancy
 from webhook.tenancy.watches import ClusterView
@@ -353,3 +354,41 @@ def test_serve_with_kubeconfig_waits_for_the_caches_then_admits(
             response = client.post("/mutate", json=review).json()["response"]
             assert response["allowed"] is True and response["patchType"] == "JSONPatch"
             assert fake.count("/api/v1/namespaces", watch=True) >= 1
+
+
+def test_requests_are_refused_until_the_tenants_have_listed(
+    fake: FakeApiServer, tmp_path: Path
+) -> None:
+    # The namespaces and VirtualServices are in, the served Tenants are not: a view now would
+    # know no Tenant's claims (an unclaimed host passes with unclaimedHosts: allow), so the
+    # review is refused, not judged, until the Tenants list.
+    config = parse_config(CONFIG)
+    fake.serve_kind(tenant_objects.GROUP, "v1alpha1", tenant_objects.PLURAL, "Tenant")
+    tenants_path = f"/apis/{tenant_objects.GROUP}/v1alpha1/{tenant_objects.PLURAL}"
+    fake.forbidden_paths.add(tenants_path)
+    api = kubernetes.client.ApiClient(kubernetes.client.Configuration(host=fake.url))
+    cluster = ClusterView(
+        api,
+        host_key=lambda ns, h: route_key(h, ns, "cluster.local"),
+        tuning=FAST,
+        read_tenant=lambda obj: tenant_objects.read_tenant(obj, config),
+    )
+    cluster.start()
+    try:
+        eventually(
+            lambda: cluster.cache_status()[0].synced and cluster.cache_status()[1].synced,
+            what="the namespaces and VirtualServices",
+        )
+        tenancy = ClusterTenancy(cluster, lookup_timeout=0.5)
+        with running_server(Runtime(ConfigStore.fixed(config), tenancy), tmp_path) as server:
+            review = vs_review("tenant-a", "web", ["reviews"])
+            result = answer(server, "/validate", review)
+            assert result["allowed"] is False and result["status"]["code"] == 503, result
+            assert (
+                "Tenant caches have not finished their first list" in (result["status"]["message"])
+            )
+            fake.forbidden_paths.discard(tenants_path)
+            eventually(lambda: cluster.listed, what="the Tenants")
+            assert answer(server, "/validate", review)["allowed"] is True
+    finally:
+        cluster.stop()

@@ -306,7 +306,8 @@ class ControlPlane:
     def install_crds(self) -> None:
         """The CRDs of the project's kinds (tests.crds: published or stand-ins), each
         Established before use."""
-        manifest = yaml.safe_dump_all(crds.crd_documents())
+        # The project's own Tenant CRD too, as deploy/components/tenants ships it.
+        manifest = yaml.safe_dump_all([*crds.crd_documents(), tenant_crd()])
         self.kubectl("apply", "--server-side", "-f", "-", stdin=manifest, timeout=120)
         self.kubectl("wait", "--for=condition=Established", "--timeout=60s", "crd", "--all")
 
@@ -408,11 +409,28 @@ class Cluster(ControlPlane):
         }
 
 
+TENANTS_COMPONENT = ROOT / "deploy" / "components" / "tenants"
+
+
+def tenant_crd() -> dict[str, Any]:
+    crd: dict[str, Any] = yaml.safe_load((TENANTS_COMPONENT / "crd.yaml").read_text())
+    return crd
+
+
+def _tenants_component_webhooks(kind: str) -> list[dict[str, Any]]:
+    """The webhooks deploy/components/tenants appends to the base's configurations (the
+    overlays include the component; deploy/base alone does not)."""
+    name = "validating" if kind == "ValidatingWebhookConfiguration" else "mutating"
+    patch = yaml.safe_load((TENANTS_COMPONENT / f"{name}-webhook.yaml").read_text())
+    return [op["value"] for op in patch if op["op"] == "add" and op["path"] == "/webhooks/-"]
+
+
 def webhook_configurations(
     port: int, ca_file: Path | None, overlay: str = "base", host: str = "127.0.0.1"
 ) -> str:
     """The shipped configurations from deploy/, pointed at a local server (no caBundle when
-    ca_file is None: `serve --manage-certs` writes it)."""
+    ca_file is None: `serve --manage-certs` writes it). For deploy/base, with the webhooks of
+    deploy/components/tenants added, as both overlays have them."""
     rendered = subprocess.run(
         ["kubectl", "kustomize", str(ROOT / "deploy" / overlay)],
         capture_output=True,
@@ -426,6 +444,8 @@ def webhook_configurations(
             "ValidatingWebhookConfiguration",
             "MutatingWebhookConfiguration",
         ):
+            if overlay == "base":
+                doc["webhooks"] += _tenants_component_webhooks(doc["kind"])
             for hook in doc["webhooks"]:
                 path = hook["clientConfig"]["service"]["path"]
                 hook["clientConfig"] = {"url": f"https://{host}:{port}{path}", **trust}

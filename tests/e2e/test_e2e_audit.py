@@ -151,12 +151,16 @@ def test_a_violation_admitted_in_warn_mode_is_reported_until_fixed(
 
 
 def service_account_kubeconfig(cluster: ControlPlane, directory: Path) -> Path:
-    """tenant-guard's service account with deploy/base's RBAC and the policy-reports
-    component's, nothing else."""
+    """tenant-guard's service account with deploy/base's RBAC and the policy-reports and
+    tenants components', nothing else."""
     cluster.kubectl("apply", "-f", str(ROOT / "deploy" / "base" / "namespace.yaml"))
     cluster.kubectl("apply", "-f", str(ROOT / "deploy" / "base" / "rbac.yaml"))
     component = ROOT / "deploy" / "components" / "policy-reports" / "rbac.yaml"
     cluster.kubectl("apply", "-f", str(component))
+    # Both shipped overlays include the tenants component: with the Tenant CRD served,
+    # tenant-guard is not ready until it has listed the Tenants, which needs its RBAC.
+    tenants = ROOT / "deploy" / "components" / "tenants" / "rbac.yaml"
+    cluster.kubectl("apply", "-n", "tenant-guard", "-f", str(tenants))
     token = cluster.kubectl("-n", "tenant-guard", "create", "token", "tenant-guard").stdout.strip()
     config = yaml.safe_load(cluster.kubeconfig.read_text())
     config["users"] = [{"name": "admin", "user": {"token": token}}]
@@ -170,7 +174,13 @@ def test_the_shipped_rbac_is_enough_for_the_audit_and_its_reports(
 ) -> None:
     cluster.apply(destinationrule(["*"]))
     kubeconfig = service_account_kubeconfig(cluster, tmp_path)
-    guard = TenantGuard(tmp_path / "guard", kubeconfig, extra_args=["--policy-reports"])
+    # In its own namespace, as deployed ($POD_NAMESPACE there): the Tenant status Lease's RBAC
+    # is granted in that namespace only.
+    guard = TenantGuard(
+        tmp_path / "guard",
+        kubeconfig,
+        extra_args=["--policy-reports", "--namespace", "tenant-guard"],
+    )
     guard.start(CONFIG)
     try:
         wait_for(lambda: GAUGE in metrics(guard), "the audit's gauge, as the service account")

@@ -17,6 +17,7 @@ from webhook.policies import namespace as namespace_policy
 from webhook.policies import pod as pod_policy
 from webhook.policies import service as service_policy
 from webhook.policies import sidecar as sidecar_policy
+from webhook.policies import tenant as tenant_policy
 from webhook.policies import virtualservice as vs_policy
 from webhook.policies.common import (
     ShapeError,
@@ -33,6 +34,7 @@ Endpoint = Literal["validate", "mutate"]
 ISTIO = "networking.istio.io"
 GATEWAY_API = gatewayapi_policy.GROUP
 GATEWAY_API_EXPERIMENTAL = gatewayapi_policy.EXPERIMENTAL_GROUP
+TENANT_GROUP = "tenant-guard.io"
 
 
 @dataclass(frozen=True)
@@ -77,6 +79,8 @@ class Kind:
     object_kind: str = ""
     # What judging it cannot know without a cluster's gateway pods (analyze says so offline).
     without_cluster: str = ""
+    # DELETE is allowed without a look unless the kind says otherwise (a Tenant in use).
+    validate_delete: Validator | None = None
 
 
 # --- per-kind policy adapters ----------------------------------------------------------------
@@ -164,19 +168,39 @@ def _mutate_pod(ctx: Context) -> tuple[Updates, list[str]]:
     if ctx.request.operation != "CREATE":
         return [], []
     assert ctx.tenant is not None
-    mutation = pod_policy.mutate(ctx.obj, ctx.subject.ref, ctx.tenant, ctx.config)
+    bounds = ctx.view.proxy_bounds(ctx.tenant, ctx.config)
+    mutation = pod_policy.mutate(ctx.obj, ctx.subject.ref, ctx.tenant, ctx.config, bounds)
     return list(mutation.updates), mutation.warnings
 
 
 def _validate_namespace(ctx: Context) -> list[Violation]:
     old = _old_object(ctx.request) if ctx.request.operation == "UPDATE" else None
     user = ctx.request.user_info
-    return namespace_policy.check(ctx.obj, old, user.username, user.groups, ctx.config)
+    return namespace_policy.check(ctx.obj, old, user.username, user.groups, ctx.config, ctx.view)
+
+
+def _mutate_namespace(ctx: Context) -> tuple[Updates, list[str]]:
+    """An owner's new namespace gets its tenant's label (SPEC.md §12)."""
+    if ctx.request.operation != "CREATE":
+        return [], []
+    user = ctx.request.user_info
+    updates, warnings = namespace_policy.owner_label(
+        ctx.obj, ctx.subject.ref, user.username, user.groups, ctx.config, ctx.view
+    )
+    return list(updates), warnings
 
 
 def _validate_service(ctx: Context) -> list[Violation]:
     assert ctx.subject.namespace is not None
     return service_policy.check(ctx.obj, ctx.subject.namespace, ctx.config)
+
+
+def _validate_tenant(ctx: Context) -> list[Violation]:
+    return tenant_policy.check(ctx.obj, ctx.subject.name, ctx.view, ctx.config)
+
+
+def _validate_tenant_delete(ctx: Context) -> list[Violation]:
+    return tenant_policy.check_delete(ctx.subject.name, ctx.view, ctx.config)
 
 
 def _old_object(request: AdmissionRequest) -> Mapping[str, Any]:
@@ -195,7 +219,9 @@ KINDS: Mapping[tuple[str, str], Kind] = {
     (ISTIO, "serviceentries"): Kind("ServiceEntry", _validate_export_to(True), _mutate_export_to),
     ("", "pods"): Kind("Pod", _validate_pod, _mutate_pod),
     ("", "services"): Kind("Service", _validate_service),
-    ("", "namespaces"): Kind("Namespace", _validate_namespace, tenant_scoped=False),
+    ("", "namespaces"): Kind(
+        "Namespace", _validate_namespace, _mutate_namespace, tenant_scoped=False
+    ),
     # The edge (SPEC.md §8, §11).
     (ISTIO, "gateways"): Kind(
         "Gateway", _validate_istio_gateway, without_cluster=istio_gateway_policy.WITHOUT_CLUSTER
@@ -213,6 +239,13 @@ KINDS: Mapping[tuple[str, str], Kind] = {
     (GATEWAY_API, "listenersets"): Kind("ListenerSet", _validate_listeners),
     # The experimental channel's name for ListenerSet before Gateway API v1.5, judged alike.
     (GATEWAY_API_EXPERIMENTAL, "xlistenersets"): Kind("XListenerSet", _validate_listeners),
+    # Tenants as objects (SPEC.md §12): cluster-scoped, judged whatever the namespaces.
+    (TENANT_GROUP, "tenants"): Kind(
+        "Tenant",
+        _validate_tenant,
+        tenant_scoped=False,
+        validate_delete=_validate_tenant_delete,
+    ),
 }
 
 
@@ -249,6 +282,8 @@ def decide(
             "configuration should not send it here, so it is not admitted",
         )
     if request.operation == "DELETE":
+        if handling.validate_delete is not None and endpoint == "validate":
+            return _decide_delete(request, handling, view, config)
         return Decision(allow(uid), True, handling.kind, reason="delete")
     if request.operation != "CREATE" and request.operation != "UPDATE":
         return _refuse(uid, handling.kind, f"operation {request.operation} is not handled")
@@ -328,6 +363,21 @@ def _mutate(ctx: Context, handling: Kind) -> Decision:
         warnings=warnings,
         patched=bool(patch),
     )
+
+
+def _decide_delete(
+    request: AdmissionRequest, handling: Kind, view: TenancyView, config: Config
+) -> Decision:
+    """DELETE of a kind that must be looked at (a Tenant): the stored object is `oldObject`."""
+    uid = request.uid
+    user = request.user_info
+    if config.exempt.includes(user.username, user.groups):
+        return Decision(allow(uid), True, handling.kind, reason="exempt")
+    stored = request.old_object or {}
+    subject = Subject(handling.kind, None, _object_name(request, stored))
+    ctx = Context(request, subject, stored, subject.name, view, config)
+    assert handling.validate_delete is not None
+    return _validate(ctx, Kind(handling.kind, handling.validate_delete, tenant_scoped=False))
 
 
 def _decide_managed(

@@ -23,6 +23,7 @@ from webhook.analyze.judge import (
     exit_code,
     judged_kinds,
     tenancy_view,
+    tenant_index,
 )
 from webhook.analyze.manifests import (
     Document,
@@ -32,6 +33,7 @@ from webhook.analyze.manifests import (
     read_text,
 )
 from webhook.config.model import Config, ConfigError, load_config, parse_config
+from webhook.tenancy import tenants as tenant_objects
 from webhook.tenancy.gatewaypods import GatewayPods, gateway_pods_of
 from webhook.tenancy.routing import ROUTING_RESOURCES, index_routes
 from webhook.tenancy.snapshot import RouteRef
@@ -113,7 +115,9 @@ def run_analyze(args: argparse.Namespace, stdin: TextIO | None = None) -> int:
         live_routes: Mapping[str, frozenset[RouteRef]] = {}
         live: dict[ObjectKey, Mapping[str, Any]] = {}
         gateway_pods: GatewayPods | None = None  # without a cluster: unknown, and said so
+        live_tenants: list[dict[str, Any]] = []
         if reader is not None:
+            live_tenants = _list_all(reader, tenant_objects.GROUP, tenant_objects.PLURAL)
             namespaces = _cluster_call(reader.namespaces)
             live_routes = index_routes(
                 (o for r in ROUTING_RESOURCES for o in _list_all(reader, r.group, r.plural)),
@@ -135,6 +139,7 @@ def run_analyze(args: argparse.Namespace, stdin: TextIO | None = None) -> int:
         gateway_pods=gateway_pods,
         default_namespace=args.namespace,
         identity=identity,
+        live_tenants=live_tenants,
     )
     sys.stdout.write(render(results, args.output, args.show_mutations))
     return exit_code(results)
@@ -149,6 +154,10 @@ def run_audit(args: argparse.Namespace) -> int:
         config = _config(args, reader)
         namespaces = _cluster_call(reader.namespaces)
         tenants = {name for name, labels in namespaces.items() if labels.get(config.tenant_label)}
+        # The claims of the cluster's Tenant objects are in force beside the config's.
+        claims = tenant_index(
+            config, _list_all(reader, tenant_objects.GROUP, tenant_objects.PLURAL)
+        )
         docs: list[Document] = []
         listed: list[dict[str, Any]] = []
         pods: list[dict[str, Any]] = []
@@ -168,7 +177,9 @@ def run_audit(args: argparse.Namespace) -> int:
     except CommandError as exc:
         print(f"tenant-guard audit: {exc}", file=sys.stderr)
         return UNREADABLE
-    view = tenancy_view(namespaces, (), index_routes(listed, config.domain), gateway_pods_of(pods))
+    view = tenancy_view(
+        namespaces, (), index_routes(listed, config.domain), gateway_pods_of(pods), claims
+    )
     results = Analyzer(config, view).judge_all(docs)
     sys.stdout.write(render(results, args.output, args.show_mutations))
     return exit_code(results)

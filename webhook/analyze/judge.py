@@ -23,6 +23,8 @@ from webhook.admission.review import AdmissionRequest
 from webhook.analyze.manifests import Document
 from webhook.config.model import Config
 from webhook.policies.common import Subject, Violation
+from webhook.tenancy import tenants as tenant_objects
+from webhook.tenancy.claims import TenantEntry, TenantIndex
 from webhook.tenancy.gatewaypods import GatewayPods
 from webhook.tenancy.routing import index_routes, merge_indexes, routing_resource
 from webhook.tenancy.snapshot import RouteRef
@@ -124,8 +126,11 @@ def analyze(
     gateway_pods: GatewayPods | None = None,
     default_namespace: str = "default",
     identity: Identity | None = None,
+    live_tenants: Iterable[Mapping[str, Any]] = (),
 ) -> list[Result]:
-    """Judge the input against known namespaces (overlaid by the input's own) and routes.
+    """Judge the input against known namespaces (overlaid by the input's own) and routes, and
+    the tenants of the config, of the cluster (`live_tenants`) and of the input's own Tenant
+    objects (SPEC.md §12; an input Tenant replaces the cluster's of its name).
 
     Two tenants' routes in one input (VirtualServices or Gateway API routes) for one host
     collide, as the second would once the first is applied; so the routing objects are judged
@@ -133,8 +138,10 @@ def analyze(
     cluster, so it cannot collide with anything).
     """
 
+    tenants = tenant_index(config, (*live_tenants, *input_tenants(docs)))
+
     def analyzer(routes: Mapping[str, frozenset[RouteRef]]) -> Analyzer:
-        view = tenancy_view(namespaces, docs, routes, gateway_pods)
+        view = tenancy_view(namespaces, docs, routes, gateway_pods, tenants)
         return Analyzer(
             config, view, default_namespace=default_namespace, identity=identity, live=live
         )
@@ -172,19 +179,48 @@ def namespace_labels(docs: Iterable[Document]) -> dict[str, dict[str, str]]:
     return found
 
 
+def input_tenants(docs: Iterable[Document]) -> list[Mapping[str, Any]]:
+    """The input's Tenant objects (tenant-guard.io), in input order."""
+    return [
+        doc.obj
+        for doc in docs
+        if doc.obj is not None
+        and doc.obj.get("kind") == tenant_objects.KIND
+        and str(doc.obj.get("apiVersion", "")).startswith(f"{tenant_objects.GROUP}/")
+    ]
+
+
+def tenant_index(config: Config, tenants: Iterable[Mapping[str, Any]]) -> TenantIndex | None:
+    """The config's tenants with these Tenant objects added (a later one of a name replaces an
+    earlier one; the config's own names shadow them); None when there are none."""
+    entries: dict[str, TenantEntry | None] = {}
+    for obj in tenants:
+        record = tenant_objects.read_tenant(obj, config)
+        if record.name and record.name not in config.tenants:
+            entries[record.name] = record.entry
+    if not entries:
+        return None
+    index, _ = config.claims.apply(entries.items())
+    return index
+
+
 def tenancy_view(
     namespaces: Mapping[str, Mapping[str, str]],
     docs: Iterable[Document],
     routes: Mapping[str, frozenset[RouteRef]] | None = None,
     gateway_pods: GatewayPods | None = None,
+    tenants: TenantIndex | None = None,
 ) -> TenancyView:
     """The cluster as the input would leave it: known namespaces, overlaid by the input's own;
-    the cluster's gateway pods when it was read (None: without a cluster)."""
+    the cluster's gateway pods when it was read (None: without a cluster); `tenants` the tenants
+    in force (None: the config's)."""
     merged = {name: MappingProxyType(dict(labels)) for name, labels in namespaces.items()}
     merged.update(
         (name, MappingProxyType(labels)) for name, labels in namespace_labels(docs).items()
     )
-    return TenancyView(MappingProxyType(merged), MappingProxyType(dict(routes or {})), gateway_pods)
+    return TenancyView(
+        MappingProxyType(merged), MappingProxyType(dict(routes or {})), gateway_pods, tenants
+    )
 
 
 class Analyzer:

@@ -43,6 +43,7 @@ from webhook.cluster import CacheStatus, load_api_client
 from webhook.cluster.rest import ClusterApiError
 from webhook.config.model import Config
 from webhook.config.store import ConfigStore
+from webhook.tenancy.claims import TenantIndex
 from webhook.tenancy.gatewaypods import GatewayPods
 from webhook.tenancy.routing import RouteIndex
 from webhook.tenancy.watches import ClusterView
@@ -58,6 +59,13 @@ Namespaces = Mapping[str, Mapping[str, str]]
 @dataclass(frozen=True)
 class PassResult:
     """What one pass found, published whole."""
+
+    def by_tenant(self) -> dict[str, int]:
+        """Violations per tenant (a Tenant's status shows its count)."""
+        totals: dict[str, int] = {}
+        for (tenant, _, _), count in self.counts.items():
+            totals[tenant] = totals.get(tenant, 0) + count
+        return totals
 
     counts: Mapping[GaugeKey, int]
     violations: int
@@ -97,6 +105,7 @@ class AuditLoop:
         namespaces: Callable[[], Namespaces | None],
         routes: Callable[[], RouteIndex],
         gateway_pods: Callable[[], GatewayPods | None] = lambda: None,
+        tenants: Callable[[], TenantIndex | None] = lambda: None,
         reports: PolicyReportApi | None = None,
         debounce: float = 2.0,
         max_delay: float = 30.0,
@@ -114,6 +123,8 @@ class AuditLoop:
         self._namespaces = namespaces
         self._routes = routes
         self._gateway_pods = gateway_pods
+        self._tenants = tenants
+        self._seen_tenants: TenantIndex | None = None
         self.reports = reports
         self.debounce = debounce
         self.max_delay = max_delay
@@ -193,6 +204,10 @@ class AuditLoop:
         ):
             self.changed()
             self._seen = (self._seen[0], namespaces, routes, pods)
+        tenants = self._tenants()
+        if tenants is not self._seen_tenants:  # a Tenant's claims changed
+            self.changed()
+            self._seen_tenants = tenants
         if now - self._last_pass >= self.resync:
             return True, namespaces  # a quiet cluster still gets a pass now and then
         first = self._first_change
@@ -229,7 +244,8 @@ class AuditLoop:
             # Not "matches nothing": the selectors are judged as offline until the pods list.
             skipped, pods = (*skipped, "pods"), None
         started, cpu_started = time.perf_counter(), time.thread_time()
-        judge = Judge(config, namespaces, routes, pods)
+        self._seen_tenants = tenants = self._tenants()
+        judge = Judge(config, namespaces, routes, pods, tenants)
         violations: list[AuditViolation] = []
         # Judging holds the interpreter lock; a review waiting for it would wait for the
         # interpreter's switch interval (5 ms). Pausing after every `slice` of work instead
@@ -467,7 +483,11 @@ class _AuditCollector(Collector):
 
 
 def start_from_args(
-    args: argparse.Namespace, store: ConfigStore, cluster: ClusterView, runtime: Runtime
+    args: argparse.Namespace,
+    store: ConfigStore,
+    cluster: ClusterView,
+    runtime: Runtime,
+    tenants: Callable[[], TenantIndex | None] = lambda: None,
 ) -> AuditLoop:
     """Start the audit's watches and attach its loop to the server."""
     api_client = load_api_client(kubeconfig=args.kubeconfig, in_cluster=args.in_cluster)
@@ -485,6 +505,7 @@ def start_from_args(
         namespaces=namespaces,
         routes=lambda: cluster.routes,
         gateway_pods=lambda: cluster.gateway_pods,
+        tenants=tenants,
         reports=reports,
         debounce=getattr(args, "audit_debounce_seconds", 2.0),
     )

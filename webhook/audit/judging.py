@@ -20,6 +20,7 @@ from webhook.admission.decide import KINDS
 from webhook.analyze.judge import Analyzer, Result, Status, tenancy_view
 from webhook.analyze.manifests import Document
 from webhook.config.model import Config
+from webhook.tenancy.claims import TenantIndex
 from webhook.tenancy.gatewaypods import GatewayPods
 from webhook.tenancy.routing import RouteIndex
 
@@ -148,6 +149,7 @@ class Judge:
         namespaces: Mapping[str, Mapping[str, str]],
         routes: RouteIndex,
         gateway_pods: GatewayPods | None = None,
+        tenants: TenantIndex | None = None,
     ) -> None:
         self.config = config
         self.tenants = {
@@ -155,7 +157,9 @@ class Judge:
             for name, labels in namespaces.items()
             if labels.get(config.tenant_label)
         }
-        self._analyzer = Analyzer(config, tenancy_view(namespaces, (), routes, gateway_pods))
+        self._analyzer = Analyzer(
+            config, tenancy_view(namespaces, (), routes, gateway_pods, tenants)
+        )
         self.judged = 0  # objects judged so far (those in tenant namespaces)
 
     def selected(self, obj: Mapping[str, Any]) -> bool:

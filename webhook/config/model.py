@@ -25,7 +25,8 @@ from pydantic import (
 
 from webhook.baseline.templates import TemplateError, check_template
 from webhook.config.quantity import QuantityError, parse_quantity
-from webhook.tenancy.hosts import ClaimIndex, HostError, classify, is_wildcard, normalise
+from webhook.tenancy.claims import CONFIG_SOURCE, TenantEntry, TenantIndex
+from webhook.tenancy.hosts import HostError, classify, is_wildcard, normalise
 
 ENFORCEMENT_LABEL = "tenant-guard.io/enforcement"
 
@@ -97,11 +98,25 @@ def _namespace_name(value: str) -> str:
     return value
 
 
-def _tenant_name(value: str) -> str:
+def validate_tenant_name(value: str) -> str:
     # The tenant is written as a label value on namespaces and pods.
     if not _LABEL_VALUE.match(value):
         raise ValueError(f"tenant name {value!r} is not a valid label value")
     return value
+
+
+_tenant_name = validate_tenant_name
+
+
+def claim_form_problem(host: str, domain: str) -> str | None:
+    """Why a normalised claim is not an external host name (claims are for those only)."""
+    form = classify(host, "", domain, lambda _ns: False)
+    if form.form.name != "EXTERNAL":
+        return (
+            f"{host!r} is a {form.form.value} inside the mesh; claims are for external host "
+            "names only"
+        )
+    return None
 
 
 def _gateway_ref(value: str) -> str:
@@ -274,9 +289,12 @@ class Config(_Strict):
     shared_namespaces: list[NamespaceName] = Field(default_factory=list, alias="sharedNamespaces")
     baseline: BaselineConfig | None = None
 
-    _claims: ClaimIndex = PrivateAttr(default_factory=ClaimIndex)
+    _claims: TenantIndex = PrivateAttr(default_factory=TenantIndex)
     _bounds: dict[str, dict[str, Bound]] = PrivateAttr(default_factory=dict)
     _default_bounds: dict[str, Bound] = PrivateAttr(default_factory=dict)
+    _object_bounds: dict[tuple[tuple[str, str], ...], dict[str, Bound]] = PrivateAttr(
+        default_factory=dict
+    )
 
     @model_validator(mode="after")
     def _check_and_index(self) -> Config:
@@ -285,14 +303,14 @@ class Config(_Strict):
             raise ValueError(f"clusterDomain {self.cluster_domain!r} is not a DNS domain")
         for tenant, spec in self.tenants.items():
             for index, host in enumerate(spec.hosts):
-                form = classify(host, "", domain, lambda _ns: False)
-                if form.form.name != "EXTERNAL":
-                    raise ValueError(
-                        f"tenants.{tenant}.hosts[{index}]: {host!r} is a {form.form.value} "
-                        "inside the mesh; claims are for external host names only"
-                    )
+                problem = claim_form_problem(host, domain)
+                if problem is not None:
+                    raise ValueError(f"tenants.{tenant}.hosts[{index}]: {problem}")
         try:
-            claims = ClaimIndex.build({t: spec.hosts for t, spec in self.tenants.items()})
+            claims = TenantIndex.of_config(
+                TenantEntry(t, tuple(dict.fromkeys(spec.hosts)), proxy=spec.proxy.by_config_key())
+                for t, spec in self.tenants.items()
+            )
         except ValueError as exc:
             raise ValueError(f"tenants: overlapping claims cannot be resolved: {exc}") from None
         defaults = _bounds_of(self.proxy_defaults, "proxyDefaults")
@@ -314,16 +332,41 @@ class Config(_Strict):
         return self.cluster_domain.lower().rstrip(".")
 
     @cached_property
-    def claims(self) -> ClaimIndex:
+    def claims(self) -> TenantIndex:
+        """The config file's tenants; in a cluster, Tenant objects are added to a copy of it."""
         return self._claims
 
     def proxy_bounds(self, tenant: str) -> Mapping[str, Bound]:
-        """The sidecar bounds of a tenant (its `proxy` merged over `proxyDefaults`)."""
+        """The sidecar bounds of a config tenant (its `proxy` merged over `proxyDefaults`)."""
         return self._bounds.get(tenant, self._default_bounds)
+
+    def bounds_for(self, entry: TenantEntry | None) -> Mapping[str, Bound]:
+        """The sidecar bounds of a tenant of either source: its `proxy` over `proxyDefaults`.
+
+        A Tenant object's bounds are merged here, against the config in force, and kept per
+        distinct override (few tenants differ, and a pod CREATE should not parse quantities).
+        """
+        if entry is None or not entry.proxy:
+            return self._default_bounds
+        if entry.source == CONFIG_SOURCE:
+            return self._bounds.get(entry.name, self._default_bounds)
+        key = tuple(sorted(entry.proxy.items()))
+        cached = self._object_bounds.get(key)
+        if cached is None:
+            merged = {**self.proxy_defaults.by_config_key(), **entry.proxy}
+            cached = {name: Bound(text) for name, text in merged.items()}
+            if len(self._object_bounds) >= 4096:
+                self._object_bounds.clear()
+            self._object_bounds[key] = cached
+        return cached
 
     def claimed_hosts(self, tenant: str) -> list[str]:
         spec = self.tenants.get(tenant)
         return list(spec.hosts) if spec else []
+
+    def check_bounds(self, proxy: ProxyBounds, where: str) -> None:
+        """ValueError when a request is larger than its limit (after merging)."""
+        _bounds_of(proxy, where)
 
     def wildcard_claim_count(self) -> int:
         return sum(1 for spec in self.tenants.values() for h in spec.hosts if is_wildcard(h))
@@ -377,14 +420,23 @@ def _yaml_as_json(path: Path) -> str:
 
 def _describe(exc: ValidationError, source: str) -> str:
     lines = [f"{source}: {exc.error_count()} problem(s):"]
+    lines += [f"  {line}" for line in describe_errors(exc)]
+    return "\n".join(lines)
+
+
+def describe_errors(exc: ValidationError, prefix: str = "") -> list[str]:
+    """One line per problem, `field: message (value: ...)`, fields under `prefix`."""
+    lines = []
     for error in exc.errors(include_url=False):
         where = "".join(
-            f"[{part}]" if isinstance(part, int) else f".{part}" for part in error["loc"]
+            f"[{part}]" if isinstance(part, int) else f".{part}"
+            for part in (prefix, *error["loc"])
+            if part != ""
         ).lstrip(".")
         message = error["msg"].removeprefix("Value error, ")
         if error["type"] == "extra_forbidden":
             message = "unknown key"
         value = error.get("input")
         shown = "" if isinstance(value, dict | list) or value is None else f" (value: {value!r})"
-        lines.append(f"  {where}: {message}{shown}" if where else f"  {message}{shown}")
-    return "\n".join(lines)
+        lines.append(f"{where}: {message}{shown}" if where else f"{message}{shown}")
+    return lines

@@ -33,9 +33,11 @@ class Violation:
     owner: str | None = None  # who owns the value, for ownership rules
 
     def render(self, ref: str) -> str:
-        return f"{ref}: {self.field} {self.value} {self.problem}. Fix: {self.fix}"
+        return f"{self.brief(ref)}. Fix: {self.fix}"
 
     def brief(self, ref: str) -> str:
+        if not self.value:  # a problem with a field as a whole (a Tenant's spec.proxy)
+            return f"{ref}: {self.field} {self.problem}"
         return f"{ref}: {self.field} {self.value} {self.problem}"
 
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from webhook.config.model import Config, UnclaimedHosts
 from webhook.policies.common import Violation, show
+from webhook.tenancy.claims import CONFIG_SOURCE, TenantIndex
 from webhook.tenancy.hosts import (
     Form,
     HostError,
@@ -49,17 +50,36 @@ ROUTING = HostUse(expands_short_names=True)  # VirtualService spec.hosts
 EDGE = HostUse(expands_short_names=False)  # hosts published on a gateway
 
 
-def _yours(tenant: str, namespace: str, config: Config, use: HostUse) -> str:
-    claims = config.claimed_hosts(tenant)
+# A tenant with hundreds of claims would make every fix text a page long: name a few.
+_CLAIMS_SHOWN = 10
+
+
+def _listed(claims: list[str]) -> str:
+    if len(claims) <= _CLAIMS_SHOWN:
+        return ", ".join(claims)
+    return f"{', '.join(claims[:_CLAIMS_SHOWN])} and {len(claims) - _CLAIMS_SHOWN} more"
+
+
+def _yours(tenant: str, namespace: str, view: TenancyView, config: Config, use: HostUse) -> str:
+    claims = view.directory(config).claimed_hosts(tenant)
     if not use.expands_short_names:
         if not claims:
-            return f"ask the platform team to add the host names to tenants.{tenant}.hosts"
-        return f"publish only host names claimed by tenant {show(tenant)}: {', '.join(claims)}"
-    claimed = f", or hosts claimed by tenant {show(tenant)}: {', '.join(claims)}" if claims else ""
+            place = _claims_of(tenant, view.directory(config))
+            return f"ask the platform team to add the host names to {place}"
+        return f"publish only host names claimed by tenant {show(tenant)}: {_listed(claims)}"
+    claimed = f", or hosts claimed by tenant {show(tenant)}: {_listed(claims)}" if claims else ""
     return (
         f"route only services of tenant {show(tenant)} (e.g. reviews, "
         f"reviews.{namespace}.svc.{config.domain}){claimed}"
     )
+
+
+def _claims_of(tenant: str, directory: TenantIndex) -> str:
+    """Where the tenant's claims are written, for a fix text."""
+    entry = directory.entry(tenant)
+    if entry is not None and entry.source != CONFIG_SOURCE:
+        return f"spec.hosts of Tenant {show(tenant)}"
+    return f"tenants.{tenant}.hosts"
 
 
 def _owned_by(owner: str | None, what: str) -> str:
@@ -96,7 +116,7 @@ def host_problem(
                 None,
                 "a single-label name: a gateway matches it as it is, and no tenant can claim it",
             ),
-            _yours(tenant, namespace, config, use),
+            _yours(tenant, namespace, view, config, use),
             "platform",
         )
     if form.form in (Form.SERVICE, Form.NAMESPACE_WILDCARD):
@@ -112,7 +132,7 @@ def host_problem(
         return Problem(
             "host-ownership",
             _owned_by(owner, reason),
-            _yours(tenant, namespace, config, use),
+            _yours(tenant, namespace, view, config, use),
             owner or "platform",
         )
     if form.form is Form.MESH_WILDCARD:
@@ -122,17 +142,17 @@ def host_problem(
             f"name your services instead, or *.{namespace}.svc.{config.domain} for all of "
             f"namespace {show(namespace)}"
             if use.expands_short_names
-            else _yours(tenant, namespace, config, use),
+            else _yours(tenant, namespace, view, config, use),
             "nobody",
         )
     if form.form is Form.CLUSTER_NAME:
         return Problem(
             "host-ownership",
             _owned_by(None, f"a name in the cluster domain {config.domain}"),
-            _yours(tenant, namespace, config, use),
+            _yours(tenant, namespace, view, config, use),
             "platform",
         )
-    return _external_problem(host, form.two_label_namespace, namespace, tenant, config, use)
+    return _external_problem(host, form.two_label_namespace, namespace, tenant, view, config, use)
 
 
 def _external_problem(
@@ -140,19 +160,27 @@ def _external_problem(
     two_label_namespace: str | None,
     namespace: str,
     tenant: str,
+    view: TenancyView,
     config: Config,
     use: HostUse,
 ) -> Problem | None:
-    owner = config.claims.owner(host)
+    directory = view.directory(config)
+    owner = directory.owner(host)
     if owner is not None and owner != tenant:
+        entry = directory.entry(owner)
+        where = (
+            "claimed in the tenant-guard config"
+            if entry is None or entry.source == CONFIG_SOURCE
+            else f"claimed by Tenant {show(owner)}"
+        )
         return Problem(
             "host-ownership",
-            _owned_by(owner, "claimed in the tenant-guard config"),
-            _yours(tenant, namespace, config, use),
+            _owned_by(owner, where),
+            _yours(tenant, namespace, view, config, use),
             owner,
         )
     # Before "unclaimed": a claim would not make this wildcard acceptable, so say why first.
-    captured = _captured_claims(host, tenant, config)
+    captured = _captured_claims(host, tenant, directory)
     if captured is not None:
         return captured
     if owner is None and two_label_namespace is not None:
@@ -165,37 +193,39 @@ def _external_problem(
                 f"unclaimed, and it has the form service.namespace: it would capture "
                 f"services of a namespace {show(two_label_namespace)} created later",
             ),
-            f"ask the platform team to add it to tenants.{tenant}.hosts",
+            f"ask the platform team to add it to {_claims_of(tenant, directory)}",
             "platform",
         )
     if owner is None and config.unclaimed_hosts is UnclaimedHosts.DENY:
         return Problem(
             "host-unclaimed",
             "is not claimed by any tenant (unclaimedHosts: deny)",
-            f"ask the platform team to add it to tenants.{tenant}.hosts",
+            f"ask the platform team to add it to {_claims_of(tenant, directory)}",
             "unclaimed",
         )
     return None
 
 
-def _captured_claims(host: str, tenant: str, config: Config) -> Problem | None:
+def _captured_claims(host: str, tenant: str, directory: TenantIndex) -> Problem | None:
     """A wildcard `*.d` that would capture names other tenants claim under `d`."""
     if not is_wildcard(host):
         return None
-    others = sorted(config.claims.tenants_below(host) - {tenant})
+    others = sorted(directory.tenants_below(host) - {tenant})
     if not others:
         return None
     base = wildcard_base(host)
     examples = [
         claim
-        for other in others
-        for claim in config.claimed_hosts(other)
+        for other in others[:3]
+        for claim in directory.claimed_hosts(other)
         if claim.endswith("." + base) or (is_wildcard(claim) and wildcard_base(claim) == base)
     ]
+    named = ", ".join(show(t) for t in others[:_CLAIMS_SHOWN])
+    if len(others) > _CLAIMS_SHOWN:
+        named += f" and {len(others) - _CLAIMS_SHOWN} more"
     return Problem(
         "host-ownership",
-        f"would capture hosts of tenant(s) {', '.join(show(t) for t in others)} "
-        f"({', '.join(examples[:3])})",
+        f"would capture hosts of tenant(s) {named} ({', '.join(examples[:3])})",
         "list your own host names under it instead of the wildcard",
         ", ".join(others),
     )

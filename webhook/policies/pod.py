@@ -39,8 +39,15 @@ class Mutation:
     warnings: list[str]
 
 
-def mutate(pod: Mapping[str, Any], ref: str, tenant: str, config: Config) -> Mutation:
-    """The values that give the pod its tenant label and sidecar bounds, and warnings for what
+def mutate(
+    pod: Mapping[str, Any],
+    ref: str,
+    tenant: str,
+    config: Config,
+    bounds: Mapping[str, Bound] | None = None,
+) -> Mutation:
+    """The values that give the pod its tenant label and sidecar bounds (`bounds`: the
+    tenant's, whichever source defines it; by default the config's), and warnings for what
     they override. The pod itself is not changed."""
     metadata = mapping_at(pod, "metadata", "metadata")
     labels = string_map_at(metadata, "labels", "metadata.labels")
@@ -58,7 +65,8 @@ def mutate(pod: Mapping[str, Any], ref: str, tenant: str, config: Config) -> Mut
             )
         updates.append((("metadata", "labels", config.tenant_label), tenant))
 
-    bounds = config.proxy_bounds(tenant)
+    if bounds is None:
+        bounds = config.proxy_bounds(tenant)
     annotation_values = {key: annotations.get(name) for key, name in PROXY_ANNOTATIONS.items()}
     for key, (value, note) in _apply_bounds(annotation_values, bounds).items():
         name = PROXY_ANNOTATIONS[key]

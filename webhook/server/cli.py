@@ -198,6 +198,28 @@ def _parser() -> argparse.ArgumentParser:
         "tenancy, collisions included. Same outputs and exit codes as analyze.",
     )
     add_arguments(audit, audit=True)
+
+    tenants_cmd = commands.add_parser(
+        "tenants",
+        help="work with Tenant objects (tenants export)",
+        description="Tenants as Kubernetes objects (tenant-guard.io/v1alpha1 Tenant).",
+    )
+    tenants_actions = tenants_cmd.add_subparsers(dest="action", required=True, metavar="ACTION")
+    export = tenants_actions.add_parser(
+        "export",
+        help="print a config's tenants as Tenant objects",
+        description="Print every tenant of the config's tenants: section as a Tenant object "
+        "(multi-document YAML, sorted by name), to move tenants from the ConfigMap to objects: "
+        "apply the output (kubectl apply --server-side -f -), then remove the tenants from "
+        "the config. Until then each Tenant is shadowed by the config's entry of its name.",
+    )
+    export.add_argument("--config", required=True, type=Path, help="config file (YAML)")
+    export.add_argument(
+        "--out-dir",
+        type=Path,
+        help="write one directory per tenant (DIR/<tenant>/tenant.yaml) instead of stdout, "
+        "the layout an ArgoCD ApplicationSet git generator reads",
+    )
     return parser
 
 
@@ -211,6 +233,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _certs(args)
     if args.command == "check":
         return _check(args)
+    if args.command == "tenants":
+        return _tenants_export(args)
     if args.command in ("analyze", "audit"):
         from webhook.analyze.command import run_analyze, run_audit
 
@@ -249,6 +273,34 @@ def _check(args: argparse.Namespace) -> int:
         f"enforcement {config.enforcement.value}, offline namespaces: {namespaces}"
     )
     return 0
+
+
+def _tenants_export(args: argparse.Namespace) -> int:
+    import yaml
+
+    from webhook.tenancy.tenants import export_problem, tenant_object
+
+    config = _load_or_report(args.config)
+    if config is None:
+        return 1
+    objects, problems = [], []
+    for name, spec in sorted(config.tenants.items()):
+        problem = export_problem(name, spec.hosts)
+        if problem is not None:
+            problems.append(f"tenants.{name}: {problem}")
+            continue
+        objects.append(tenant_object(name, dict.fromkeys(spec.hosts), spec.proxy.by_config_key()))
+    for problem in problems:
+        print(f"tenant-guard tenants export: {problem}; not exported", file=sys.stderr)
+    if args.out_dir is None:
+        sys.stdout.write(yaml.safe_dump_all(objects, sort_keys=False) if objects else "")
+        return 1 if problems else 0
+    for obj in objects:
+        directory = args.out_dir / obj["metadata"]["name"]
+        directory.mkdir(parents=True, exist_ok=True)
+        (directory / "tenant.yaml").write_text(yaml.safe_dump(obj, sort_keys=False))
+    print(f"wrote {len(objects)} Tenant(s) under {args.out_dir}/", file=sys.stderr)
+    return 1 if problems else 0
 
 
 def _review(args: argparse.Namespace) -> int:

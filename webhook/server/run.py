@@ -49,12 +49,33 @@ def build_runtime(args: argparse.Namespace, store: ConfigStore) -> Runtime:
         )
         runtime.tenancy = tenancy
         runtime.closers.append(tenancy.close)
+        runtime.background.append(tenancy.follow_config)
         from webhook.baseline.reconciler import start_from_args as start_baseline
 
         start_baseline(args, store, tenancy.cluster, runtime)
         from webhook.audit.auditor import start_from_args as start_audit
 
-        start_audit(args, store, tenancy.cluster, runtime)
+        live = tenancy.tenants
+        audit = start_audit(
+            args,
+            store,
+            tenancy.cluster,
+            runtime,
+            tenants=(lambda: live.current) if live is not None else (lambda: None),
+        )
+        if live is not None and tenancy.members is not None:
+            from webhook.tenancy.publisher import start_from_args as start_status
+
+            def violations() -> dict[str, int] | None:
+                return audit.last.by_tenant() if audit.last is not None else None
+
+            writer = start_status(
+                args, tenancy.cluster, live, tenancy.members, lambda: store.current, violations
+            )
+            runtime.background.append(writer.run)
+            runtime.closers.append(writer.close)
+            runtime.notes.append(writer.notes)
+            writer.export_metrics(runtime.metrics)
     elif store.current.namespaces is None:
         log.warning(
             "offline mode and the config has no namespaces: map: every namespace is "

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from enum import Enum
 
 _LABEL = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
@@ -149,69 +149,3 @@ def route_key(host: str, namespace: str, cluster_domain: str) -> str | None:
     if len(labels) == 3 and labels[2] == "svc":
         return f"{name}.{cluster_domain}"
     return name
-
-
-# --- tenants' claims on external names -------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ClaimIndex:
-    """Tenants' host claims, indexed so that a look-up costs O(labels), never O(tenants).
-
-    `exact` maps a claimed name to its tenant, `wildcards` maps the base `d` of a claim `*.d`
-    to its tenant, and `below` maps every domain to the tenants that claim something under it
-    (what a wildcard `*.d` would capture).
-    """
-
-    exact: Mapping[str, str] = field(default_factory=dict)
-    wildcards: Mapping[str, str] = field(default_factory=dict)
-    below: Mapping[str, frozenset[str]] = field(default_factory=dict)
-
-    @classmethod
-    def build(cls, claims: Mapping[str, Iterable[str]]) -> ClaimIndex:
-        """Index normalised claims {tenant: [host, ...]}; raise ValueError on a clash."""
-        exact: dict[str, str] = {}
-        wildcards: dict[str, str] = {}
-        below: dict[str, set[str]] = {}
-        for tenant, hosts in claims.items():
-            for host in hosts:
-                if is_wildcard(host):
-                    base = wildcard_base(host)
-                    _claim(wildcards, base, tenant, host)
-                    below.setdefault(base, set()).add(tenant)
-                else:
-                    base = host
-                    _claim(exact, host, tenant, host)
-                for domain in proper_suffixes(base):
-                    below.setdefault(domain, set()).add(tenant)
-        return cls(exact, wildcards, {d: frozenset(t) for d, t in below.items()})
-
-    def owner(self, host: str) -> str | None:
-        """The tenant whose most specific claim covers a normalised external host."""
-        if is_wildcard(host):
-            base = wildcard_base(host)
-            tenant = self.wildcards.get(base)
-            if tenant is not None:
-                return tenant
-            candidates: Iterable[str] = proper_suffixes(base)
-        else:
-            tenant = self.exact.get(host)
-            if tenant is not None:
-                return tenant
-            candidates = proper_suffixes(host)
-        for domain in candidates:
-            tenant = self.wildcards.get(domain)
-            if tenant is not None:
-                return tenant
-        return None
-
-    def tenants_below(self, wildcard: str) -> frozenset[str]:
-        """Tenants with a claim that the wildcard `*.d` would capture."""
-        return self.below.get(wildcard_base(wildcard), frozenset())
-
-
-def _claim(table: dict[str, str], key: str, tenant: str, host: str) -> None:
-    holder = table.get(key)
-    if holder is not None and holder != tenant:
-        raise ValueError(f"{host!r} is claimed by both {holder!r} and {tenant!r}")
-    table[key] = tenant

@@ -7,7 +7,8 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Protocol
 
-from webhook.config.model import ENFORCEMENT_LABEL, Config, Enforcement
+from webhook.config.model import ENFORCEMENT_LABEL, Bound, Config, Enforcement
+from webhook.tenancy.claims import TenantIndex
 from webhook.tenancy.gatewaypods import GatewayPods
 from webhook.tenancy.snapshot import RouteRef
 
@@ -24,11 +25,33 @@ class TenancyView:
     `gateway_pods` are the cluster's gateway pods, which an Istio Gateway's selector is judged
     against; None when there is no cluster to read them from (offline, `analyze` without
     `--kubeconfig`), which is not the same as a cluster without gateway pods.
+    `tenants` is every tenant in force with its claims, the config file's and the Tenant
+    objects' (SPEC.md §12); None means the config's alone. `members` maps a tenant to its
+    namespaces under the config's tenant label (kept live in a cluster); None: from
+    `namespaces`.
     """
 
     namespaces: Mapping[str, Mapping[str, str]]
     routes: Mapping[str, frozenset[RouteRef]] = field(default_factory=lambda: _EMPTY)
     gateway_pods: GatewayPods | None = None
+    tenants: TenantIndex | None = None
+    members: Members | None = None
+
+    def directory(self, config: Config) -> TenantIndex:
+        """The tenants in force and who holds each claim."""
+        return self.tenants if self.tenants is not None else config.claims
+
+    def proxy_bounds(self, tenant: str, config: Config) -> Mapping[str, Bound]:
+        return config.bounds_for(self.directory(config).entry(tenant))
+
+    def namespaces_of(self, tenant: str, config: Config) -> frozenset[str]:
+        """The namespaces that carry the tenant label with this tenant's name."""
+        if self.members is not None and self.members.label == config.tenant_label:
+            return self.members.of(tenant)
+        label = config.tenant_label
+        return frozenset(
+            ns for ns, labels in self.namespaces.items() if labels.get(label) == tenant
+        )
 
     def tenant_of(self, namespace: str | None, config: Config) -> str | None:
         if namespace is None:
@@ -42,12 +65,30 @@ class TenancyView:
         return name in self.namespaces
 
     def enforcement_of(self, namespace: str | None, config: Config) -> Enforcement:
-        """The namespace label overrides the global mode (migration: warn first, then enforce)."""
+        """The namespace label overrides the tenant's mode (a Tenant's spec.enforcement), which
+        overrides the global one (migration: warn first, then enforce)."""
         labels = self.namespaces.get(namespace or "") or {}
         override = labels.get(ENFORCEMENT_LABEL)
         if override in (Enforcement.WARN.value, Enforcement.ENFORCE.value):
             return Enforcement(override)
+        tenant = labels.get(config.tenant_label)
+        if tenant:
+            entry = self.directory(config).entry(tenant)
+            if entry is not None and entry.enforcement in (
+                Enforcement.WARN.value,
+                Enforcement.ENFORCE.value,
+            ):
+                return Enforcement(entry.enforcement)
         return config.enforcement
+
+
+class Members(Protocol):
+    """tenant -> its namespaces, as an index kept under one tenant label."""
+
+    @property
+    def label(self) -> str: ...
+
+    def of(self, tenant: str) -> frozenset[str]: ...
 
 
 class TenancyUnavailable(Exception):

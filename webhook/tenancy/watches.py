@@ -31,6 +31,7 @@ from webhook.cluster.watch import (
     connect_served,
     list_call,
 )
+from webhook.tenancy import tenants as tenant_objects
 from webhook.tenancy.gatewaypods import GatewayPods
 from webhook.tenancy.gateways import GATEWAY_POD_RBAC, GatewayPodWatch
 from webhook.tenancy.routes import (
@@ -42,6 +43,7 @@ from webhook.tenancy.routes import (
     route_keys,
 )
 from webhook.tenancy.snapshot import slim
+from webhook.tenancy.tenants import TenantRecord
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +66,21 @@ TENANCY_RBAC: tuple[Mapping[str, Sequence[str]], ...] = (
         "verbs": ["get", "list", "watch"],
     },
     *GATEWAY_POD_RBAC,
+)
+
+# Tenant objects (SPEC.md §12), granted by deploy/components/tenants: read for the watch
+# cache, and patch on the status subresource only, which the Lease holder writes.
+TENANT_RBAC: tuple[Mapping[str, Sequence[str]], ...] = (
+    {
+        "apiGroups": [tenant_objects.GROUP],
+        "resources": [tenant_objects.PLURAL],
+        "verbs": ["get", "list", "watch"],
+    },
+    {
+        "apiGroups": [tenant_objects.GROUP],
+        "resources": [f"{tenant_objects.PLURAL}/status"],
+        "verbs": ["patch"],
+    },
 )
 
 
@@ -117,6 +134,7 @@ class ClusterView:
         max_lookups: int = 8,
         caches: KindCaches | None = None,
         istiod_settle: float = 1.0,
+        read_tenant: Callable[[Mapping[str, Any]], TenantRecord] | None = None,
     ) -> None:
         self._api = api_client
         # The VirtualService and route caches keep slim objects, not only their host keys, so
@@ -161,6 +179,29 @@ class ClusterView:
                 functools.partial(route_keys, hosts_field="hosts", host_key=host_key),
             ),
         )
+        # Tenant objects, when a reader is given (serve, audit): the CRD may be absent, and
+        # then the watch waits for it, as the Gateway API route watches do.
+        self._tenant_version: dict[str, str] = {}
+        self._tenant_cache: WatchCache[TenantRecord] | None = None
+        if read_tenant is not None:
+            self._tenant_cache = self._own(
+                tenant_objects.GROUP,
+                tenant_objects.PLURAL,
+                lambda tell: WatchCache(
+                    f"{tenant_objects.PLURAL}.{tenant_objects.GROUP}",
+                    lambda: connect_served(
+                        self._api,
+                        tenant_objects.GROUP,
+                        tenant_objects.PLURAL,
+                        self._tuning,
+                        self._tenant_version,
+                        tenant_objects.PLURAL,
+                    ),
+                    read_tenant,
+                    on_change=tell,
+                    tuning=self._tuning,
+                ),
+            )
         self._gateway_caches: dict[str, WatchCache[Mapping[str, Any]]] = {}
         for route in GATEWAY_ROUTES:
             self._gateway_caches[route.plural] = self._own(
@@ -223,8 +264,17 @@ class ClusterView:
         """plural -> the gateway.networking.k8s.io version watched, for the routes served."""
         return MappingProxyType(dict(self._route_versions))
 
+    @property
+    def tenant_records(self) -> Mapping[str, TenantRecord]:
+        """name -> the stored Tenant as read (empty without the CRD)."""
+        return self._tenant_cache.items if self._tenant_cache is not None else MappingProxyType({})
+
+    def tenant_status(self) -> CacheStatus | None:
+        return self._tenant_cache.status() if self._tenant_cache is not None else None
+
     def _caches(self) -> tuple[WatchCache[Any], ...]:
-        return (self._namespace_cache, self._vs_cache, *self._gateway_caches.values())
+        tenants = (self._tenant_cache,) if self._tenant_cache is not None else ()
+        return (self._namespace_cache, self._vs_cache, *tenants, *self._gateway_caches.values())
 
     def start(self) -> None:
         for cache in self._caches():
@@ -242,9 +292,16 @@ class ClusterView:
 
     @property
     def listed(self) -> bool:
-        """Whether the namespace and VirtualService caches have listed once: before that, a
-        view of them misses namespaces and routes that exist."""
-        return self._namespace_cache.synced and self._vs_cache.synced
+        """Whether the caches every decision reads have listed once: before that, a view of
+        them misses namespaces and routes that exist, and every Tenant's claim (an unclaimed
+        host would pass with unclaimedHosts: allow). A Tenant watch waiting for its CRD counts
+        as listed: without the CRD there are no Tenants, and tenants come from the config."""
+        tenants = self._tenant_cache
+        return (
+            self._namespace_cache.synced
+            and self._vs_cache.synced
+            and (tenants is None or tenants.synced or tenants.status().waiting is not None)
+        )
 
     def _readiness_caches(self) -> tuple[WatchCache[Any], ...]:
         return (self._namespace_cache, self._vs_cache, self.gateway_pod_watch.cache)
@@ -261,15 +318,26 @@ class ClusterView:
 
     def readiness(self) -> tuple[bool, list[str]]:
         """(ready, detail): not ready while the namespace, VirtualService or pod cache is (an
-        Istio Gateway's selector cannot be judged without the pods); the Gateway API route
-        watches only add detail (waiting for their CRD, or failing), and so does istiod's
-        scope setting."""
+        Istio Gateway's selector cannot be judged without the pods), nor while a served Tenant
+        CRD's cache is; the Gateway API route watches only add detail (waiting for their CRD,
+        or failing), and so does istiod's scope setting."""
         reasons = [
             reason
             for cache in self._readiness_caches()
             if (reason := self._cache_problem(cache.status())) is not None
         ]
         notes: list[str] = []
+        if self._tenant_cache is not None:
+            # Served, the Tenants' claims are part of every decision: not ready until listed.
+            # Not served, tenants come from the config alone, which is a valid setup.
+            status = self._tenant_cache.status()
+            if status.waiting is not None:
+                notes.append(
+                    f"{status.resource}: watch waiting, {status.waiting} (is the Tenant CRD "
+                    "installed?); tenants come from the config file only until it starts"
+                )
+            elif (problem := self._cache_problem(status)) is not None:
+                reasons.append(problem)
         for cache in self._gateway_caches.values():
             status = cache.status()
             if status.waiting is not None:
@@ -309,6 +377,8 @@ class ClusterView:
             *self._gateway_caches.items(),
             ("pods", self.gateway_pod_watch.cache),
         ]
+        if self._tenant_cache is not None:
+            caches.append(("tenants", self._tenant_cache))
         for label, cache in caches:
             status = cache.status()
             out[f"{label}_items"] = status.items
