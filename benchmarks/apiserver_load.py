@@ -33,6 +33,7 @@ from typing import Any
 import httpx
 import yaml
 
+from benchmarks.profiling import profiled, stop_profiled
 from benchmarks.run import machine
 from tests.e2e.harness import (
     Answer,
@@ -68,6 +69,21 @@ class Target:
     pass_p50: dict[int, list[float]] = field(default_factory=dict)  # concurrency -> per round
     wrong: int = 0
     errors: int = 0
+
+
+@dataclass
+class ProfiledTenantGuard(TenantGuard):
+    """tenant-guard under py-spy (--profile): the samples are written as the server exits."""
+
+    samples: Path = Path("tenant-guard.txt")
+
+    def command(self) -> list[str]:
+        return profiled(super().command(), self.samples)
+
+    def stop(self) -> None:
+        if self.process is not None:
+            stop_profiled(self.process)
+            self.process = None
 
 
 def baseline_configurations(port: int, ca_file: Path) -> str:
@@ -178,6 +194,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--concurrency", type=int, default=16, help="threads of the loaded pass")
     parser.add_argument("--rounds", type=int, help="alternating rounds (default 3)")
     parser.add_argument("--quick", action="store_true", help="100 writes, 1 round")
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        metavar="FILE",
+        help="run tenant-guard under py-spy, its samples in FILE (python -m benchmarks.profiling)",
+    )
     args = parser.parse_args(argv)
     args.requests = args.requests or (100 if args.quick else 300)
     args.rounds = args.rounds or (1 if args.quick else 3)
@@ -199,7 +221,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="tenant-guard-apiload-") as tmp:
         work = Path(tmp)
         plane = ControlPlane(work)
-        guard = TenantGuard(work / "guard", plane.kubeconfig)
+        guard = (
+            ProfiledTenantGuard(work / "guard", plane.kubeconfig, samples=args.profile.resolve())
+            if args.profile is not None
+            else TenantGuard(work / "guard", plane.kubeconfig)
+        )
         base_port = free_port()
         write_bundle(generate_bundle("baseline", "bench"), work / "baseline")
         baseline = start_process(

@@ -34,6 +34,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+from benchmarks.profiling import profiled, server_pid
 from benchmarks.workload import (
     Workload,
     check_baseline,
@@ -182,11 +183,12 @@ class Server:
     rss_after_start_mb: float = 0.0
     rss_after_rounds_mb: float = 0.0
     rss_peak_mb: float = 0.0
+    profiled: bool = False  # run under py-spy (--profile): the server is py-spy's child
 
     @property
     def pid(self) -> int:
         assert self.process is not None
-        return self.process.pid
+        return server_pid(self.process) if self.profiled else self.process.pid
 
     def log_tail(self, lines: int = 20) -> str:
         try:
@@ -269,7 +271,10 @@ def stop(servers: Sequence[Server]) -> None:
     """SIGTERM each server we started, then SIGKILL what is still there after a grace period."""
     for server in servers:
         if server.process is not None and server.process.poll() is None:
-            server.process.terminate()
+            if server.profiled:
+                os.kill(server.pid, signal.SIGTERM)  # py-spy writes its samples as it exits
+            else:
+                server.process.terminate()
     deadline = time.monotonic() + STOP_TIMEOUT
     for server in servers:
         if server.process is None:
@@ -580,6 +585,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         metavar="SECONDS",
         help="after the rounds, keep the servers up this long (e.g. to attach a profiler)",
     )
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        metavar="DIR",
+        help="run each tenant-guard server under py-spy, its samples in DIR/<server>.txt "
+        "(summarise them with python -m benchmarks.profiling)",
+    )
     args = parser.parse_args(argv)
     args.seconds = args.seconds if args.seconds is not None else (3.0 if args.quick else 10.0)
     args.rounds = args.rounds if args.rounds is not None else (1 if args.quick else 3)
@@ -681,7 +693,10 @@ def _run(args: argparse.Namespace, wrk: str, began: float) -> int:
         def server(name: str, module_args: list[str]) -> Server:
             port = free_port()
             command = [python, "-m", *module_args, *common, "--port", str(port)]
-            return Server(name, command, port, work / f"{name}.log")
+            if args.profile is None or not name.startswith("tg-"):
+                return Server(name, command, port, work / f"{name}.log")
+            out = args.profile.resolve() / f"{name}.txt"
+            return Server(name, profiled(command, out), port, work / f"{name}.log", profiled=True)
 
         servers: dict[str, Server] = {
             f"tg-{n}": server(f"tg-{n}", ["webhook", "serve", "--config", str(path)])

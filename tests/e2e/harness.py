@@ -341,29 +341,28 @@ class TenantGuard:
             self.config_file.write_text(yaml.safe_dump(config if config is not None else CONFIG))
         if not self.ca_file.exists():
             write_bundle(generate_bundle("tenant-guard", "tenant-guard"), self.workdir / "hook")
-        self.process = start_process(
-            [
-                sys.executable,
-                "-m",
-                "webhook",
-                "serve",
-                "--config",
-                str(self.config_file),
-                "--cert-dir",
-                str(self.workdir / "hook"),
-                "--port",
-                str(self.port),
-                "--kubeconfig",
-                str(self.kubeconfig),
-                "--config-poll-seconds",
-                "1",
-                *self.extra_args,
-            ],
-            self.log_file,
-            cwd=ROOT,
-        )
+        self.process = start_process(self.command(), self.log_file, cwd=ROOT)
         if wait:
             wait_for(lambda: self.readyz().status_code == 200, "tenant-guard to be ready")
+
+    def command(self) -> list[str]:
+        return [
+            sys.executable,
+            "-m",
+            "webhook",
+            "serve",
+            "--config",
+            str(self.config_file),
+            "--cert-dir",
+            str(self.workdir / "hook"),
+            "--port",
+            str(self.port),
+            "--kubeconfig",
+            str(self.kubeconfig),
+            "--config-poll-seconds",
+            "1",
+            *self.extra_args,
+        ]
 
     def stop(self) -> None:
         if self.process is not None:
