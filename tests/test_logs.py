@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+import io
 import json
 import logging
 from datetime import UTC, datetime
 
 import pytest
 
-from webhook.server.logs import JsonFormatter
+from webhook.server.logs import DECISIONS, DecisionLines, JsonFormatter
 
 
 @pytest.mark.parametrize("created", [1764423000.0456, 1764423000.9999, 1764423001.0, 0.5])
@@ -41,3 +43,77 @@ def test_fields_are_merged_and_errors_included() -> None:
     assert line["level"] == "error" and line["logger"] == "tenant_guard.decisions"
     assert line["uid"] == "u-1" and line["violations"] == [{"rule": "export-to"}]
     assert "ValueError: boom" in line["error"]
+
+
+class CountingStream(io.StringIO):
+    """A log stream that counts its writes (one write is one syscall on a real stream)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.writes = 0
+
+    def write(self, text: str) -> int:
+        self.writes += 1
+        return super().write(text)
+
+
+FIELDS: dict[str, object] = {
+    "uid": "u-1",
+    "endpoint": "validate",
+    "decision": "denied",
+    "violations": [{"rule": "host-ownership", "owner": "tenant-a"}],
+    "ms": 0.123,
+}
+
+
+def test_decision_lines_are_the_lines_the_formatter_writes_for_a_decision_record() -> None:
+    formatter = JsonFormatter()
+    stream = CountingStream()
+    DecisionLines(stream, formatter).write(dict(FIELDS))  # no event loop: written at once
+    written = stream.getvalue()
+    assert written.endswith("\n") and written.count("\n") == 1
+    record = logging.getLogger(DECISIONS).makeRecord(
+        DECISIONS, logging.INFO, "f", 1, "decision", (), None, extra={"fields": dict(FIELDS)}
+    )
+    record.created = datetime.fromisoformat(json.loads(written)["time"]).timestamp()
+    # Byte for byte, key order included, but for the time, which is the line's own moment.
+    expected = json.loads(formatter.format(record))
+    assert list(json.loads(written)) == list(expected)
+    assert json.loads(written) == expected | {"time": json.loads(written)["time"]}
+
+
+def test_decision_lines_of_one_loop_turn_go_out_in_one_write() -> None:
+    stream = CountingStream()
+    lines = DecisionLines(stream, JsonFormatter())
+
+    async def turn() -> tuple[str, str]:
+        for uid in ("u-1", "u-2", "u-3"):
+            lines.write({"uid": uid})
+        during = stream.getvalue()
+        await asyncio.sleep(0)  # the turn ends: the flush callback runs
+        return during, stream.getvalue()
+
+    during, after = asyncio.run(turn())
+    assert during == ""
+    assert [json.loads(line)["uid"] for line in after.splitlines()] == ["u-1", "u-2", "u-3"]
+    assert stream.writes == 1
+
+
+def test_decision_lines_left_at_shutdown_are_written_by_close() -> None:
+    stream = CountingStream()
+    lines = DecisionLines(stream, JsonFormatter())
+
+    async def last_turn() -> None:
+        lines.write({"uid": "u-last"})
+        lines.close()  # the server's closer, before its loop would have run the flush
+
+    asyncio.run(last_turn())
+    assert json.loads(stream.getvalue())["uid"] == "u-last"
+    lines.flush()  # the scheduled flush finds nothing left: no second copy
+    assert stream.getvalue().count("u-last") == 1
+
+
+def test_a_closed_log_stream_does_not_fail_the_review() -> None:
+    stream = io.StringIO()
+    stream.close()
+    DecisionLines(stream, JsonFormatter()).write({"uid": "u-1"})  # no exception

@@ -23,13 +23,14 @@ from webhook.admission.decide import Decision, Endpoint, decide
 from webhook.admission.review import AdmissionRequest, AdmissionReview, deny
 from webhook.config.store import ConfigStore
 from webhook.metrics import Metrics
+from webhook.server import logs
 from webhook.tenancy.view import StaticTenancy, TenancySource, TenancyUnavailable
 
 # The API server sends at most ~3 MiB objects (etcd's default request limit is 1.5 MiB, and
 # a review carries object and oldObject); anything larger is not from it.
 MAX_BODY_BYTES = 3 * 1024 * 1024
 
-decision_log = logging.getLogger("tenant_guard.decisions")
+decision_log = logging.getLogger(logs.DECISIONS)
 log = logging.getLogger("tenant_guard.app")
 
 
@@ -273,31 +274,30 @@ def _record(
         reason = (decision.reason or "unknown").replace(" ", "-")
         runtime.metrics.admission_errors.labels(endpoint, reason).inc()
     if decision_log.isEnabledFor(logging.INFO):
-        name = req.name or _generate_name(req.obj)
-        decision_log.info(
-            "decision",
-            extra={
-                "fields": {
-                    "uid": req.uid,
-                    "endpoint": endpoint,
-                    "kind": decision.kind,
-                    "operation": req.operation,
-                    "namespace": req.namespace,
-                    "name": name,
-                    "user": req.user_info.username,
-                    "tenant": decision.tenant,
-                    "decision": verdict,
-                    "dry_run": req.dry_run,
-                    "patched": decision.patched,
-                    "reason": decision.reason,
-                    "violations": [
-                        {"rule": v.rule, "field": v.field, "value": v.value, "owner": v.owner}
-                        for v in decision.violations
-                    ],
-                    "ms": round(elapsed * 1000, 3),
-                }
-            },
-        )
+        fields: dict[str, object] = {
+            "uid": req.uid,
+            "endpoint": endpoint,
+            "kind": decision.kind,
+            "operation": req.operation,
+            "namespace": req.namespace,
+            "name": req.name or _generate_name(req.obj),
+            "user": req.user_info.username,
+            "tenant": decision.tenant,
+            "decision": verdict,
+            "dry_run": req.dry_run,
+            "patched": decision.patched,
+            "reason": decision.reason,
+            "violations": [
+                {"rule": v.rule, "field": v.field, "value": v.value, "owner": v.owner}
+                for v in decision.violations
+            ],
+            "ms": round(elapsed * 1000, 3),
+        }
+        lines = logs.decision_lines()
+        if lines is not None:
+            lines.write(fields)
+        else:
+            decision_log.info("decision", extra={"fields": fields})
 
 
 def _generate_name(obj: dict[str, Any] | None) -> object:

@@ -99,6 +99,9 @@ def serve(args: argparse.Namespace) -> int:
         manager = start_from_args(args, store.current.domain)  # before the files are read
     cert_file, key_file = _certificate_files(args)
     runtime = build_runtime(args, store)
+    lines = logs.decision_lines()
+    if lines is not None:
+        runtime.closers.append(lines.close)  # the last turn's lines, at shutdown
     if manager is not None:
         manager.attach(runtime)
 
