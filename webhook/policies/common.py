@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from json.encoder import encode_basestring_ascii
 from typing import Any
 
 _SHOWN_MAX = 120
@@ -12,7 +13,12 @@ _SHOWN_MAX = 120
 
 def show(value: object) -> str:
     """A value as it appears in a message: JSON-quoted, ASCII-only, and not too long."""
-    text = json.dumps(value, ensure_ascii=True, separators=(", ", ": "))
+    if type(value) is str:
+        # Most values shown are strings: json.dumps would build an encoder per call only to
+        # call this same function.
+        text = encode_basestring_ascii(value)
+    else:
+        text = json.dumps(value, ensure_ascii=True, separators=(", ", ": "))
     return text if len(text) <= _SHOWN_MAX else text[: _SHOWN_MAX - 3] + "..."
 
 
