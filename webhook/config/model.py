@@ -183,9 +183,18 @@ class Subjects(_Strict):
     users: list[str] = Field(default_factory=list)
 
     def includes(self, username: str | None, groups: list[str] | None) -> bool:
-        if username is not None and username in self.users:
+        if username is not None and username in self._user_set:
             return True
-        return any(group in self.groups for group in groups or ())
+        return not self._group_set.isdisjoint(groups or ())
+
+    # Asked for every request (exempt) with a user's groups: sets, made once per config.
+    @cached_property
+    def _user_set(self) -> frozenset[str]:
+        return frozenset(self.users)
+
+    @cached_property
+    def _group_set(self) -> frozenset[str]:
+        return frozenset(self.groups)
 
 
 class ProxyBounds(_Strict):
@@ -330,6 +339,11 @@ class Config(_Strict):
     @cached_property
     def domain(self) -> str:
         return self.cluster_domain.lower().rstrip(".")
+
+    @cached_property
+    def shared_gateway_set(self) -> frozenset[str]:
+        """sharedGateways as a set, for the look-up of each gateway a VirtualService binds."""
+        return frozenset(self.shared_gateways)
 
     @cached_property
     def claims(self) -> TenantIndex:

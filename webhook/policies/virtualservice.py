@@ -78,12 +78,11 @@ def check_hosts(
 ) -> list[Violation]:
     violations: list[Violation] = []
     for index, raw in enumerate(hosts):
-        field = f"spec.hosts[{index}]"
         problem = host_problem(raw, namespace, tenant, view, config)
         if problem is None:
             problem = collision_problem(raw, namespace, name, tenant, view, config)
         if problem is not None:
-            violations.append(problem.at(field, show(raw)))
+            violations.append(problem.at(f"spec.hosts[{index}]", show(raw)))
     return violations
 
 
@@ -114,7 +113,7 @@ def check_shared_tcp(
     Gateway API parent takes the whole port)."""
     if not list_at(spec, "tcp", "spec.tcp"):
         return []
-    shared = set(config.shared_gateways)
+    shared = config.shared_gateway_set
     return [
         Violation(
             "shared-gateway",
@@ -154,7 +153,7 @@ def judge_gateways(
 ) -> Gateways:
     violations: list[Violation] = []
     allowed: set[str] = set()
-    shared = set(config.shared_gateways)
+    shared = config.shared_gateway_set
     for index, ref in enumerate(gateways):
         if ref == "mesh":
             continue
