@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
 from json.encoder import encode_basestring_ascii
 from typing import Any, NamedTuple
 
@@ -27,9 +26,11 @@ def label_path(map_name: str, key: str) -> str:
     return f"metadata.{map_name}[{show(key)}]"
 
 
-@dataclass(frozen=True)
-class Violation:
-    """One broken rule, with everything a person needs to fix it in one round."""
+class Violation(NamedTuple):
+    """One broken rule, with everything a person needs to fix it in one round.
+
+    A named tuple, immutable as a frozen dataclass is, and several times cheaper to make:
+    a denial makes one per violation, on the request path."""
 
     rule: str  # stable name, for metrics and logs: host-ownership, export-to, ...
     field: str  # `spec.hosts[1]`

@@ -5,6 +5,7 @@ and collisions with hosts other tenants already route."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from webhook.config.model import Config, UnclaimedHosts
 from webhook.policies.common import Violation, show
@@ -22,8 +23,10 @@ from webhook.tenancy.hosts import (
 from webhook.tenancy.view import TenancyView
 
 
-@dataclass(frozen=True)
-class Problem:
+class Problem(NamedTuple):
+    """Why a host may not be used, before it is placed at a field (a named tuple: cheap to
+    make, and a denial makes one per host refused)."""
+
     rule: str
     problem: str
     fix: str

@@ -4,8 +4,7 @@ exportTo (§4)."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from webhook.config.model import Config
 from webhook.policies import destinations
@@ -22,9 +21,8 @@ from webhook.policies.ownership import collision_problem, host_problem
 from webhook.tenancy.view import TenancyView
 
 
-@dataclass(frozen=True)
-class Gateways:
-    """The gateway bindings of a VirtualService, judged."""
+class Gateways(NamedTuple):
+    """The gateway bindings of a VirtualService, judged (for every request: a named tuple)."""
 
     violations: list[Violation]
     allowed_namespaces: frozenset[str]  # namespaces of bound gateways it may export to
