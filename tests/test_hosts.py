@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.builders import make_config, make_view
-from webhook.policies.ownership import host_problem
+from webhook.policies.ownership import EDGE, host_problem
 from webhook.tenancy.claims import TenantIndex
 from webhook.tenancy.hosts import (
     Form,
@@ -543,3 +543,31 @@ def test_case_and_trailing_dot_variants_get_the_same_verdict(
     assert (actual is None) == (expected is None), (host, variant)
     if expected is not None and actual is not None:
         assert (actual.rule, actual.owner) == (expected.rule, expected.owner)
+
+
+@PROPERTY_SETTINGS
+@given(
+    st.one_of(
+        st.text(alphabet="ab-.*", min_size=1, max_size=12),
+        claim_hosts(),
+        _IN_MESH_HOSTS,
+    ),
+    st.sampled_from(["tenant-a", "tenant-b", "legacy"]),
+)
+def test_a_virtualservice_may_route_exactly_the_names_classify_calls_short(
+    raw: str, namespace: str
+) -> None:
+    # host_problem answers a dot-less name before classifying it: the answer must be the one
+    # classify's Form.SHORT leads to, for every host.
+    try:
+        host = normalise(raw)
+    except HostError:
+        return
+    view = make_view()
+    config = make_config()
+    short = classify(host, namespace, config.domain, view.is_namespace).form is Form.SHORT
+    assert short == ("." not in host and host != "*")
+    if short:
+        assert host_problem(raw, namespace, "tenant-a", view, config) is None
+        edge = host_problem(raw, namespace, "tenant-a", view, config, EDGE)
+        assert edge is not None and edge.owner == "platform"
