@@ -37,9 +37,12 @@ GATEWAY_API_EXPERIMENTAL = gatewayapi_policy.EXPERIMENTAL_GROUP
 TENANT_GROUP = "tenant-guard.io"
 
 
-@dataclass(frozen=True)
+@dataclass
 class Decision:
-    """A response and what it was based on, for logs and metrics."""
+    """A response and what it was based on, for logs and metrics.
+
+    Nothing changes a decision once made; it is not a frozen dataclass because one is made
+    for every request and a frozen one costs several times as much to construct."""
 
     response: dict[str, Any]
     allowed: bool
