@@ -25,7 +25,7 @@ def shown_by_json_dumps(value: object) -> str:
 
 
 @settings(max_examples=500, deadline=None)
-@given(st.text() | json_values)
+@given(st.text() | st.lists(st.text(), max_size=6) | json_values)
 def test_show_is_json_text_cut_to_length(value: object) -> None:
     assert show(value) == shown_by_json_dumps(value)
 
@@ -37,3 +37,6 @@ def test_show_of_strings_quotes_escapes_and_cuts() -> None:
     assert show("\U0001f600") == '"\\ud83d\\ude00"'
     assert show("x" * 200) == '"' + "x" * 116 + "..."
     assert show(["a", 1, None]) == '["a", 1, null]'
+    assert show([]) == "[]"
+    assert show([".", "istio-system"]) == '[".", "istio-system"]'
+    assert show(["é", 'q"']) == '["\\u00e9", "q\\""]'

@@ -13,9 +13,11 @@ _SHOWN_MAX = 120
 def show(value: object) -> str:
     """A value as it appears in a message: JSON-quoted, ASCII-only, and not too long."""
     if type(value) is str:
-        # Most values shown are strings: json.dumps would build an encoder per call only to
-        # call this same function.
+        # Most values shown are strings, and lists of them (hosts, exportTo): json.dumps
+        # would build an encoder per call only to call this same function on each.
         text = encode_basestring_ascii(value)
+    elif type(value) is list and all(type(item) is str for item in value):
+        text = f"[{', '.join(map(encode_basestring_ascii, value))}]"
     else:
         text = json.dumps(value, ensure_ascii=True, separators=(", ", ": "))
     return text if len(text) <= _SHOWN_MAX else text[: _SHOWN_MAX - 3] + "..."
