@@ -104,10 +104,25 @@ def classify(
     `is_namespace` tells whether a two-label name `svc.ns` names a namespace: clients that call
     `svc.ns` send that Host header, so such a name belongs to the namespace's tenant.
     """
+    if "." not in host and host != "*":
+        return HostForm(Form.SHORT, namespace)
+    form = _dotted_form(host, cluster_domain)
+    if form is not None:
+        return form
+    # `x.y` outside the cluster domain: service x of namespace y, if there is a namespace y.
+    first, _, second = host.partition(".")
+    if is_namespace(second):
+        return HostForm(Form.NAMESPACE_WILDCARD if first == "*" else Form.SERVICE, second)
+    return HostForm(Form.EXTERNAL, two_label_namespace=second)
+
+
+@functools.lru_cache(maxsize=8192)  # as normalise: hosts repeat across requests; bounded
+def _dotted_form(host: str, cluster_domain: str) -> HostForm | None:
+    """The form of `*` or of a dotted name, which depends on the name and the cluster domain
+    alone; None for a two-label name outside the cluster domain, which depends on the
+    namespaces there are (see classify)."""
     if host == "*":
         return _MESH_WILDCARD
-    if "." not in host:
-        return HostForm(Form.SHORT, namespace)
     domain_suffix = "." + cluster_domain
     if host.endswith(domain_suffix) or host == cluster_domain:
         inner = host[: -len(domain_suffix)] if host != cluster_domain else ""
@@ -118,12 +133,8 @@ def classify(
     if labels[-1] == "svc":
         # `*.svc` or `x.svc`: above every namespace
         return _MESH_WILDCARD if labels[0] == "*" else _CLUSTER_NAME
-    if len(labels) == 2 and is_namespace(labels[1]):
-        if labels[0] == "*":
-            return HostForm(Form.NAMESPACE_WILDCARD, labels[1])
-        return HostForm(Form.SERVICE, labels[1])
     if len(labels) == 2:
-        return HostForm(Form.EXTERNAL, two_label_namespace=labels[1])
+        return None
     return _EXTERNAL
 
 
