@@ -350,9 +350,18 @@ class Config(_Strict):
         """The config file's tenants; in a cluster, Tenant objects are added to a copy of it."""
         return self._claims
 
+    # The same for the sidecar bounds, which every pod CREATE reads.
+    @cached_property
+    def _tenant_bounds(self) -> dict[str, dict[str, Bound]]:
+        return self._bounds
+
+    @cached_property
+    def _defaults(self) -> dict[str, Bound]:
+        return self._default_bounds
+
     def proxy_bounds(self, tenant: str) -> Mapping[str, Bound]:
         """The sidecar bounds of a config tenant (its `proxy` merged over `proxyDefaults`)."""
-        return self._bounds.get(tenant, self._default_bounds)
+        return self._tenant_bounds.get(tenant, self._defaults)
 
     def bounds_for(self, entry: TenantEntry | None) -> Mapping[str, Bound]:
         """The sidecar bounds of a tenant of either source: its `proxy` over `proxyDefaults`.
@@ -361,9 +370,9 @@ class Config(_Strict):
         distinct override (few tenants differ, and a pod CREATE should not parse quantities).
         """
         if entry is None or not entry.proxy:
-            return self._default_bounds
+            return self._defaults
         if entry.source == CONFIG_SOURCE:
-            return self._bounds.get(entry.name, self._default_bounds)
+            return self._tenant_bounds.get(entry.name, self._defaults)
         key = tuple(sorted(entry.proxy.items()))
         cached = self._object_bounds.get(key)
         if cached is None:
