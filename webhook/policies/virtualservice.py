@@ -24,8 +24,11 @@ from webhook.tenancy.view import TenancyView
 class Gateways(NamedTuple):
     """The gateway bindings of a VirtualService, judged (for every request: a named tuple)."""
 
-    violations: list[Violation]
+    violations: tuple[Violation, ...]
     allowed_namespaces: frozenset[str]  # namespaces of bound gateways it may export to
+
+
+_UNBOUND = Gateways((), frozenset())  # no spec.gateways: the mesh only, nothing to judge
 
 
 def check(
@@ -149,6 +152,8 @@ def resolve_gateway(ref: str, namespace: str) -> tuple[str, str]:
 def judge_gateways(
     gateways: list[str], namespace: str, tenant: str, view: TenancyView, config: Config
 ) -> Gateways:
+    if not gateways:
+        return _UNBOUND
     violations: list[Violation] = []
     allowed: set[str] = set()
     shared = config.shared_gateway_set
@@ -179,4 +184,4 @@ def judge_gateways(
                 owner or "platform",
             )
         )
-    return Gateways(violations, frozenset(allowed))
+    return Gateways(tuple(violations), frozenset(allowed))
