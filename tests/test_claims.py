@@ -180,3 +180,16 @@ def test_one_pass_gives_the_index_the_changes_give(steps: list[tuple[str, object
             hosts, created, source = spec  # type: ignore[misc]
             entries[name] = TenantEntry(name, tuple(hosts), source=source, created=created)
     assert_matches(TenantIndex.of_entries(entries.values()), entries)
+
+
+def test_claimed_hosts_are_those_of_the_index_asked() -> None:
+    # Each index remembers its answers; an index applied from it must not answer with them.
+    before = TenantIndex.build({"t1": ["shop.example.com", "a.example.com"]})
+    assert before.claimed_hosts("t1") == ["shop.example.com", "a.example.com"]
+    after, _ = before.apply([("t1", tenant("t1", "a.example.com", source=CONFIG_SOURCE))])
+    assert after.claimed_hosts("t1") == ["a.example.com"]
+    assert before.claimed_hosts("t1") == ["shop.example.com", "a.example.com"]
+    # A caller changing the list it got changes nothing for the next caller.
+    after.claimed_hosts("t1").append("x.example.com")
+    assert after.claimed_hosts("t1") == ["a.example.com"]
+    assert after.claimed_hosts("nobody") == []

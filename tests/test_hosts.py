@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.builders import make_config, make_view
-from webhook.policies.ownership import host_problem
+from webhook.policies.ownership import EDGE, host_problem
 from webhook.tenancy.claims import TenantIndex
 from webhook.tenancy.hosts import (
     Form,
@@ -543,3 +543,91 @@ def test_case_and_trailing_dot_variants_get_the_same_verdict(
     assert (actual is None) == (expected is None), (host, variant)
     if expected is not None and actual is not None:
         assert (actual.rule, actual.owner) == (expected.rule, expected.owner)
+
+
+@PROPERTY_SETTINGS
+@given(
+    st.one_of(
+        st.text(alphabet="ab-.*", min_size=1, max_size=12),
+        claim_hosts(),
+        _IN_MESH_HOSTS,
+    ),
+    st.sampled_from(["tenant-a", "tenant-b", "legacy"]),
+)
+def test_a_virtualservice_may_route_exactly_the_names_classify_calls_short(
+    raw: str, namespace: str
+) -> None:
+    # host_problem answers a dot-less name before classifying it: the answer must be the one
+    # classify's Form.SHORT leads to, for every host.
+    try:
+        host = normalise(raw)
+    except HostError:
+        return
+    view = make_view()
+    config = make_config()
+    short = classify(host, namespace, config.domain, view.is_namespace).form is Form.SHORT
+    assert short == ("." not in host and host != "*")
+    if short:
+        assert host_problem(raw, namespace, "tenant-a", view, config) is None
+        edge = host_problem(raw, namespace, "tenant-a", view, config, EDGE)
+        assert edge is not None and edge.owner == "platform"
+
+
+def _classify_as_written_first(
+    host: str, namespace: str, cluster_domain: str, namespaces: set[str]
+) -> HostForm:
+    """classify() as it was first written, in one pass with no cache: the reference."""
+    if host == "*":
+        return HostForm(Form.MESH_WILDCARD)
+    if "." not in host:
+        return HostForm(Form.SHORT, namespace)
+
+    def cluster_name(labels: list[str]) -> HostForm:
+        if len(labels) >= 3 and labels[-1] == "svc" and labels[-2] != "*":
+            if labels[0] == "*" and len(labels) == 3:
+                return HostForm(Form.NAMESPACE_WILDCARD, labels[-2])
+            return HostForm(Form.SERVICE, labels[-2])
+        if not labels or labels[0] == "*":
+            return HostForm(Form.MESH_WILDCARD)
+        return HostForm(Form.CLUSTER_NAME)
+
+    domain_suffix = "." + cluster_domain
+    if host.endswith(domain_suffix) or host == cluster_domain:
+        inner = host[: -len(domain_suffix)] if host != cluster_domain else ""
+        return cluster_name(inner.split(".") if inner else [])
+    labels = host.split(".")
+    if labels[-1] == "svc" and len(labels) >= 3:
+        return cluster_name(labels)
+    if labels[-1] == "svc":
+        return HostForm(Form.MESH_WILDCARD if labels[0] == "*" else Form.CLUSTER_NAME)
+    if len(labels) == 2 and labels[1] in namespaces:
+        if labels[0] == "*":
+            return HostForm(Form.NAMESPACE_WILDCARD, labels[1])
+        return HostForm(Form.SERVICE, labels[1])
+    if len(labels) == 2:
+        return HostForm(Form.EXTERNAL, two_label_namespace=labels[1])
+    return HostForm(Form.EXTERNAL)
+
+
+_host_labels = st.sampled_from(["*", "a", "b", "svc", "cluster", "local", "tenant-a", "x-y"])
+
+
+@settings(max_examples=1000, deadline=None)
+@given(
+    st.lists(_host_labels, min_size=1, max_size=6),
+    st.sampled_from(["tenant-a", "b", "svc"]),
+    st.sampled_from(["cluster.local", "local", "a.b"]),
+    st.sets(st.sampled_from(["tenant-a", "b", "svc", "local", "cluster"])),
+)
+def test_classify_gives_the_form_of_the_reference(
+    labels: list[str], namespace: str, cluster_domain: str, namespaces: set[str]
+) -> None:
+    # The same host is classified again and again against other namespaces and domains, so
+    # the cache of the part that depends on neither is exercised as well.
+    try:
+        host = normalise(".".join(labels))
+    except HostError:
+        return
+    for _ in range(2):
+        form = classify(host, namespace, cluster_domain, namespaces.__contains__)
+        assert form == _classify_as_written_first(host, namespace, cluster_domain, namespaces)

@@ -113,3 +113,12 @@ def test_applying_the_patch_sets_every_value_and_a_second_round_is_empty(
             node = node[token]
         assert node == value
     assert set_values(result, list(updates.items())) == []
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.one_of(st.text(alphabet="a~/01", max_size=5), st.integers(0, 3)), max_size=4))
+def test_pointer_is_the_escaped_tokens_every_time_it_is_asked(path: list[str | int]) -> None:
+    # pointer() remembers paths; asked twice, it must still give this path's own pointer.
+    expected = "".join("/" + str(t).replace("~", "~0").replace("/", "~1") for t in path)
+    assert pointer(tuple(path)) == expected
+    assert pointer(tuple(path)) == expected

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -9,6 +10,7 @@ Path = tuple[str | int, ...]
 Operation = dict[str, Any]
 
 
+@functools.lru_cache(maxsize=1024)  # the same few paths are written for every pod; bounded
 def pointer(path: Path) -> str:
     """RFC 6901: `~` becomes `~0` and `/` becomes `~1` in each token."""
     return "".join("/" + str(token).replace("~", "~0").replace("/", "~1") for token in path)
@@ -44,7 +46,8 @@ def set_values(document: Mapping[str, Any], updates: Iterable[tuple[Path, Any]])
 
 
 def _child(node: Any, token: str | int) -> Any:
-    if isinstance(node, Mapping) and isinstance(token, str):
+    # dict first: a JSON object is one, and testing the Mapping ABC alone costs far more.
+    if isinstance(node, (dict, Mapping)) and isinstance(token, str):
         return node.get(token)
     if isinstance(node, list) and isinstance(token, int) and 0 <= token < len(node):
         return node[token]

@@ -183,9 +183,18 @@ class Subjects(_Strict):
     users: list[str] = Field(default_factory=list)
 
     def includes(self, username: str | None, groups: list[str] | None) -> bool:
-        if username is not None and username in self.users:
+        if username is not None and username in self._user_set:
             return True
-        return any(group in self.groups for group in groups or ())
+        return not self._group_set.isdisjoint(groups or ())
+
+    # Asked for every request (exempt) with a user's groups: sets, made once per config.
+    @cached_property
+    def _user_set(self) -> frozenset[str]:
+        return frozenset(self.users)
+
+    @cached_property
+    def _group_set(self) -> frozenset[str]:
+        return frozenset(self.groups)
 
 
 class ProxyBounds(_Strict):
@@ -332,13 +341,27 @@ class Config(_Strict):
         return self.cluster_domain.lower().rstrip(".")
 
     @cached_property
+    def shared_gateway_set(self) -> frozenset[str]:
+        """sharedGateways as a set, for the look-up of each gateway a VirtualService binds."""
+        return frozenset(self.shared_gateways)
+
+    @cached_property
     def claims(self) -> TenantIndex:
         """The config file's tenants; in a cluster, Tenant objects are added to a copy of it."""
         return self._claims
 
+    # The same for the sidecar bounds, which every pod CREATE reads.
+    @cached_property
+    def _tenant_bounds(self) -> dict[str, dict[str, Bound]]:
+        return self._bounds
+
+    @cached_property
+    def _defaults(self) -> dict[str, Bound]:
+        return self._default_bounds
+
     def proxy_bounds(self, tenant: str) -> Mapping[str, Bound]:
         """The sidecar bounds of a config tenant (its `proxy` merged over `proxyDefaults`)."""
-        return self._bounds.get(tenant, self._default_bounds)
+        return self._tenant_bounds.get(tenant, self._defaults)
 
     def bounds_for(self, entry: TenantEntry | None) -> Mapping[str, Bound]:
         """The sidecar bounds of a tenant of either source: its `proxy` over `proxyDefaults`.
@@ -347,9 +370,9 @@ class Config(_Strict):
         distinct override (few tenants differ, and a pod CREATE should not parse quantities).
         """
         if entry is None or not entry.proxy:
-            return self._default_bounds
+            return self._defaults
         if entry.source == CONFIG_SOURCE:
-            return self._bounds.get(entry.name, self._default_bounds)
+            return self._tenant_bounds.get(entry.name, self._defaults)
         key = tuple(sorted(entry.proxy.items()))
         cached = self._object_bounds.get(key)
         if cached is None:

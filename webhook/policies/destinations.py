@@ -4,7 +4,6 @@ under this tenant's hostname."""
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -69,8 +68,7 @@ def destination_problem(
     if problem is None:
         return None
     if problem.rule != "host-invalid":
-        problem = dataclasses.replace(
-            problem,
+        problem = problem._replace(
             rule=RULE,
             problem=f"{problem.problem}: a VirtualService bound to a gateway would publish it",
         )

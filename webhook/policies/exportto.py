@@ -49,9 +49,13 @@ def check_export_to(
                 f"set {field} to {suggestion()}",
             )
         ]
-    allowed = set(allowed_values(namespace, gateway_namespaces, tilde))
+    allowed: set[str] | None = None
     violations = []
     for index, value in enumerate(export_to):
+        if value == "." or value == namespace:
+            continue  # allowed whatever else is: the usual case needs no set of the rest
+        if allowed is None:
+            allowed = set(allowed_values(namespace, gateway_namespaces, tilde))
         if value in allowed:
             continue
         if value == "*":

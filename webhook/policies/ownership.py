@@ -5,6 +5,7 @@ and collisions with hosts other tenants already route."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from webhook.config.model import Config, UnclaimedHosts
 from webhook.policies.common import Violation, show
@@ -22,8 +23,10 @@ from webhook.tenancy.hosts import (
 from webhook.tenancy.view import TenancyView
 
 
-@dataclass(frozen=True)
-class Problem:
+class Problem(NamedTuple):
+    """Why a host may not be used, before it is placed at a field (a named tuple: cheap to
+    make, and a denial makes one per host refused)."""
+
     rule: str
     problem: str
     fix: str
@@ -49,6 +52,11 @@ class HostUse:
 ROUTING = HostUse(expands_short_names=True)  # VirtualService spec.hosts
 EDGE = HostUse(expands_short_names=False)  # hosts published on a gateway
 
+
+# The forms host_problem tells apart, as module names: in Python 3.11 reading an Enum member
+# through its class costs about a function call, and several are compared per host.
+_SHORT, _SERVICE, _NAMESPACE_WILDCARD = Form.SHORT, Form.SERVICE, Form.NAMESPACE_WILDCARD
+_MESH_WILDCARD, _CLUSTER_NAME = Form.MESH_WILDCARD, Form.CLUSTER_NAME
 
 # A tenant with hundreds of claims would make every fix text a page long: name a few.
 _CLAIMS_SHOWN = 10
@@ -106,10 +114,11 @@ def host_problem(
             "use a DNS name such as reviews or shop.example.com, with '*' only as the whole "
             "first label",
         )
+    if use.expands_short_names and "." not in host and host != "*":
+        return None  # Form.SHORT: a service of this namespace, Istio expands it; no look-up
     form = classify(host, namespace, config.domain, view.is_namespace)
-    if form.form is Form.SHORT and use.expands_short_names:
-        return None
-    if form.form is Form.SHORT:
+    kind = form.form
+    if kind is _SHORT:
         return Problem(
             "host-ownership",
             _owned_by(
@@ -119,7 +128,7 @@ def host_problem(
             _yours(tenant, namespace, view, config, use),
             "platform",
         )
-    if form.form in (Form.SERVICE, Form.NAMESPACE_WILDCARD):
+    if kind is _SERVICE or kind is _NAMESPACE_WILDCARD:
         assert form.namespace is not None
         owner = view.tenant_of(form.namespace, config)
         if owner == tenant:
@@ -135,7 +144,7 @@ def host_problem(
             _yours(tenant, namespace, view, config, use),
             owner or "platform",
         )
-    if form.form is Form.MESH_WILDCARD:
+    if kind is _MESH_WILDCARD:
         return Problem(
             "host-ownership",
             "spans several namespaces: no tenant may route it",
@@ -145,7 +154,7 @@ def host_problem(
             else _yours(tenant, namespace, view, config, use),
             "nobody",
         )
-    if form.form is Form.CLUSTER_NAME:
+    if kind is _CLUSTER_NAME:
         return Problem(
             "host-ownership",
             _owned_by(None, f"a name in the cluster domain {config.domain}"),

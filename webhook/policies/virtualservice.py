@@ -4,8 +4,7 @@ exportTo (§4)."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from webhook.config.model import Config
 from webhook.policies import destinations
@@ -22,12 +21,14 @@ from webhook.policies.ownership import collision_problem, host_problem
 from webhook.tenancy.view import TenancyView
 
 
-@dataclass(frozen=True)
-class Gateways:
-    """The gateway bindings of a VirtualService, judged."""
+class Gateways(NamedTuple):
+    """The gateway bindings of a VirtualService, judged (for every request: a named tuple)."""
 
-    violations: list[Violation]
+    violations: tuple[Violation, ...]
     allowed_namespaces: frozenset[str]  # namespaces of bound gateways it may export to
+
+
+_UNBOUND = Gateways((), frozenset())  # no spec.gateways: the mesh only, nothing to judge
 
 
 def check(
@@ -78,12 +79,11 @@ def check_hosts(
 ) -> list[Violation]:
     violations: list[Violation] = []
     for index, raw in enumerate(hosts):
-        field = f"spec.hosts[{index}]"
         problem = host_problem(raw, namespace, tenant, view, config)
         if problem is None:
             problem = collision_problem(raw, namespace, name, tenant, view, config)
         if problem is not None:
-            violations.append(problem.at(field, show(raw)))
+            violations.append(problem.at(f"spec.hosts[{index}]", show(raw)))
     return violations
 
 
@@ -114,7 +114,7 @@ def check_shared_tcp(
     Gateway API parent takes the whole port)."""
     if not list_at(spec, "tcp", "spec.tcp"):
         return []
-    shared = set(config.shared_gateways)
+    shared = config.shared_gateway_set
     return [
         Violation(
             "shared-gateway",
@@ -152,9 +152,11 @@ def resolve_gateway(ref: str, namespace: str) -> tuple[str, str]:
 def judge_gateways(
     gateways: list[str], namespace: str, tenant: str, view: TenancyView, config: Config
 ) -> Gateways:
+    if not gateways:
+        return _UNBOUND
     violations: list[Violation] = []
     allowed: set[str] = set()
-    shared = set(config.shared_gateways)
+    shared = config.shared_gateway_set
     for index, ref in enumerate(gateways):
         if ref == "mesh":
             continue
@@ -182,4 +184,4 @@ def judge_gateways(
                 owner or "platform",
             )
         )
-    return Gateways(violations, frozenset(allowed))
+    return Gateways(tuple(violations), frozenset(allowed))

@@ -86,7 +86,7 @@ class TenantIndex:
     holder lets go.
     """
 
-    __slots__ = ("_below", "_contested", "_exact", "_owners", "_wildcards", "entries")
+    __slots__ = ("_below", "_claimed", "_contested", "_exact", "_owners", "_wildcards", "entries")
 
     def __init__(
         self,
@@ -103,6 +103,9 @@ class TenantIndex:
         self._below = below
         self._contested = contested
         self._owners = owners
+        # claimed_hosts() per tenant: every denial's fix text lists them. The index never
+        # changes (apply() returns a new one), so what is remembered here cannot go stale.
+        self._claimed: dict[str, tuple[str, ...]] = {}
 
     # --- building ---------------------------------------------------------------------------
 
@@ -318,10 +321,14 @@ class TenantIndex:
 
     def claimed_hosts(self, tenant: str) -> list[str]:
         """The tenant's claims in force (a claim another tenant holds is left out)."""
-        entry = self.entries.get(tenant)
-        if entry is None:
-            return []
-        return [host for host in entry.hosts if self.holder(host) == tenant]
+        claimed = self._claimed.get(tenant)
+        if claimed is None:
+            entry = self.entries.get(tenant)
+            if entry is None:
+                return []
+            claimed = tuple(host for host in entry.hosts if self.holder(host) == tenant)
+            self._claimed[tenant] = claimed
+        return list(claimed)
 
     def lost_claims(self, tenant: str) -> list[tuple[int, str, str]]:
         """(position in hosts, host, holder) for each claim of the tenant another one holds."""

@@ -5,8 +5,8 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from enum import Enum
+from typing import NamedTuple
 
 _LABEL = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
 _MAX_NAME = 253
@@ -76,13 +76,21 @@ class Form(Enum):
     EXTERNAL = "external name"  # everything else: owned through tenants' claims
 
 
-@dataclass(frozen=True)
-class HostForm:
+class HostForm(NamedTuple):
+    """A host's form. A named tuple, not a frozen dataclass: one is made for every host of
+    every request, and a frozen dataclass costs several times as much to construct."""
+
     form: Form
     namespace: str | None = None  # for SHORT, SERVICE, NAMESPACE_WILDCARD
     # EXTERNAL `x.y` or `*.y` where `y` is not a known namespace: still possibly `svc.ns` of a
     # namespace yet to come, so an unclaimed one belongs to the platform, not `unclaimedHosts`.
     two_label_namespace: str | None = None
+
+
+# The forms that carry no namespace, made once.
+_MESH_WILDCARD = HostForm(Form.MESH_WILDCARD)
+_CLUSTER_NAME = HostForm(Form.CLUSTER_NAME)
+_EXTERNAL = HostForm(Form.EXTERNAL)
 
 
 def classify(
@@ -96,10 +104,25 @@ def classify(
     `is_namespace` tells whether a two-label name `svc.ns` names a namespace: clients that call
     `svc.ns` send that Host header, so such a name belongs to the namespace's tenant.
     """
-    if host == "*":
-        return HostForm(Form.MESH_WILDCARD)
-    if "." not in host:
+    if "." not in host and host != "*":
         return HostForm(Form.SHORT, namespace)
+    form = _dotted_form(host, cluster_domain)
+    if form is not None:
+        return form
+    # `x.y` outside the cluster domain: service x of namespace y, if there is a namespace y.
+    first, _, second = host.partition(".")
+    if is_namespace(second):
+        return HostForm(Form.NAMESPACE_WILDCARD if first == "*" else Form.SERVICE, second)
+    return HostForm(Form.EXTERNAL, two_label_namespace=second)
+
+
+@functools.lru_cache(maxsize=8192)  # as normalise: hosts repeat across requests; bounded
+def _dotted_form(host: str, cluster_domain: str) -> HostForm | None:
+    """The form of `*` or of a dotted name, which depends on the name and the cluster domain
+    alone; None for a two-label name outside the cluster domain, which depends on the
+    namespaces there are (see classify)."""
+    if host == "*":
+        return _MESH_WILDCARD
     domain_suffix = "." + cluster_domain
     if host.endswith(domain_suffix) or host == cluster_domain:
         inner = host[: -len(domain_suffix)] if host != cluster_domain else ""
@@ -109,14 +132,10 @@ def classify(
         return _classify_cluster_name(labels)
     if labels[-1] == "svc":
         # `*.svc` or `x.svc`: above every namespace
-        return HostForm(Form.MESH_WILDCARD if labels[0] == "*" else Form.CLUSTER_NAME)
-    if len(labels) == 2 and is_namespace(labels[1]):
-        if labels[0] == "*":
-            return HostForm(Form.NAMESPACE_WILDCARD, labels[1])
-        return HostForm(Form.SERVICE, labels[1])
+        return _MESH_WILDCARD if labels[0] == "*" else _CLUSTER_NAME
     if len(labels) == 2:
-        return HostForm(Form.EXTERNAL, two_label_namespace=labels[1])
-    return HostForm(Form.EXTERNAL)
+        return None
+    return _EXTERNAL
 
 
 def _classify_cluster_name(labels: list[str]) -> HostForm:
@@ -129,8 +148,8 @@ def _classify_cluster_name(labels: list[str]) -> HostForm:
             return HostForm(Form.NAMESPACE_WILDCARD, ns)
         return HostForm(Form.SERVICE, ns)
     if not labels or labels[0] == "*":
-        return HostForm(Form.MESH_WILDCARD)
-    return HostForm(Form.CLUSTER_NAME)
+        return _MESH_WILDCARD
+    return _CLUSTER_NAME
 
 
 def route_key(host: str, namespace: str, cluster_domain: str) -> str | None:

@@ -13,6 +13,11 @@ from webhook.tenancy.gatewaypods import GatewayPods
 from webhook.tenancy.snapshot import RouteRef
 
 _EMPTY: Mapping[str, frozenset[RouteRef]] = MappingProxyType({})
+# A mode by its text, as a label or a Tenant writes it: what any other text means is decided
+# by the next level (a dict look-up, where Enum values and Enum(...) cost a call each).
+_MODES: Mapping[str | None, Enforcement] = MappingProxyType(
+    {mode.value: mode for mode in Enforcement}
+)
 
 
 @dataclass(frozen=True)
@@ -68,17 +73,16 @@ class TenancyView:
         """The namespace label overrides the tenant's mode (a Tenant's spec.enforcement), which
         overrides the global one (migration: warn first, then enforce)."""
         labels = self.namespaces.get(namespace or "") or {}
-        override = labels.get(ENFORCEMENT_LABEL)
-        if override in (Enforcement.WARN.value, Enforcement.ENFORCE.value):
-            return Enforcement(override)
+        override = _MODES.get(labels.get(ENFORCEMENT_LABEL))
+        if override is not None:
+            return override
         tenant = labels.get(config.tenant_label)
         if tenant:
             entry = self.directory(config).entry(tenant)
-            if entry is not None and entry.enforcement in (
-                Enforcement.WARN.value,
-                Enforcement.ENFORCE.value,
-            ):
-                return Enforcement(entry.enforcement)
+            if entry is not None:
+                mode = _MODES.get(entry.enforcement)
+                if mode is not None:
+                    return mode
         return config.enforcement
 
 
