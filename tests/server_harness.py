@@ -18,9 +18,10 @@ import httpx
 import uvicorn
 import yaml
 
-from webhook.certificates.authority import generate_bundle, harden_server_context, write_bundle
+from webhook.certificates.authority import generate_bundle, write_bundle
 from webhook.config.store import ConfigStore
 from webhook.server.app import Runtime, create_app
+from webhook.server.run import uvicorn_config
 
 
 def free_port() -> int:
@@ -53,18 +54,14 @@ def running_server(
     if new_certs:
         write_bundle(generate_bundle("tenant-guard", "tenant-guard"), cert_dir)
     port = free_port()
-    config = uvicorn.Config(
+    config = uvicorn_config(
         create_app(runtime),
         host="127.0.0.1",
         port=port,
-        ssl_certfile=str(cert_dir / "tls.crt"),
-        ssl_keyfile=str(cert_dir / "tls.key"),
+        cert_file=cert_dir / "tls.crt",
+        key_file=cert_dir / "tls.key",
         log_level="warning",
-        lifespan="on",
     )
-    config.load()
-    assert config.ssl is not None
-    harden_server_context(config.ssl)
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

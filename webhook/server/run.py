@@ -6,14 +6,17 @@ import argparse
 import logging
 import sys
 from pathlib import Path
+from typing import Any
 
 import uvicorn
+from starlette.types import ASGIApp
 
 from webhook.certificates.authority import CertReloader, ensure_dev_certs, harden_server_context
 from webhook.config.model import ConfigError
 from webhook.config.store import ConfigStore
 from webhook.server import logs
 from webhook.server.app import Runtime, create_app
+from webhook.server.protocol import GatheringHttpToolsProtocol
 
 log = logging.getLogger("tenant_guard.server")
 
@@ -85,6 +88,28 @@ def build_runtime(args: argparse.Namespace, store: ConfigStore) -> Runtime:
     return runtime
 
 
+def uvicorn_config(
+    app: ASGIApp, *, host: str, port: int, cert_file: Path, key_file: Path, **options: Any
+) -> uvicorn.Config:
+    """uvicorn as tenant-guard runs it (the tests' servers too), loaded, its TLS hardened."""
+    config = uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        ssl_certfile=str(cert_file),
+        ssl_keyfile=str(key_file),
+        loop="uvloop",
+        http=GatheringHttpToolsProtocol,  # httptools, each response in one write
+        access_log=False,  # one decision line per review is logged instead
+        lifespan="on",
+        **options,
+    )
+    config.load()
+    assert config.ssl is not None
+    harden_server_context(config.ssl)
+    return config
+
+
 def serve(args: argparse.Namespace) -> int:
     logs.configure(args.log_level)
     try:
@@ -105,22 +130,16 @@ def serve(args: argparse.Namespace) -> int:
     if manager is not None:
         manager.attach(runtime)
 
-    config = uvicorn.Config(
+    config = uvicorn_config(
         create_app(runtime),
         host=args.host,
         port=args.port,
-        ssl_certfile=str(cert_file),
-        ssl_keyfile=str(key_file),
-        loop="uvloop",
-        http="httptools",
+        cert_file=cert_file,
+        key_file=key_file,
         log_config=None,  # our JSON logging stays in place
-        access_log=False,  # one decision line per review is logged instead
-        lifespan="on",
         timeout_graceful_shutdown=10,
     )
-    config.load()
     assert config.ssl is not None
-    harden_server_context(config.ssl)
     # It reads the files uvicorn just loaded, so its expiry is known from the start.
     reloader = CertReloader(config.ssl, cert_file, key_file, interval=args.cert_poll_seconds)
     runtime.metrics.cert_expiry.set_function(
