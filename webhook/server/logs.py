@@ -115,12 +115,12 @@ def decision_lines() -> DecisionLines | None:
 
 def configure(level: str = "info") -> None:
     global _decision_lines
-    formatter = JsonFormatter()
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(formatter)
+    handler.setFormatter(JsonFormatter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
     # Straight to the same stream, unless the decisions logger has handlers of its own.
     decisions = logging.getLogger(DECISIONS)
-    _decision_lines = DecisionLines(sys.stderr, formatter) if not decisions.handlers else None
+    # A formatter of its own: the handler's formats under the handler's lock, on any thread.
+    _decision_lines = DecisionLines(sys.stderr, JsonFormatter()) if not decisions.handlers else None
