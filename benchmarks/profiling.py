@@ -30,21 +30,25 @@ from pathlib import Path
 
 RATE = 250  # samples a second: enough for a few-minute run, little overhead
 
-# (part, substrings of a frame) in order of precedence: a busy sample belongs to the first part
-# any frame of its stack names (so a write(2) under the decision log is the log's, one under the
-# response's send is the socket's).
-PARTS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    # Other threads' work first: their JSON parsing is not the reviews'.
+# (part, substrings of a frame). The work of a feature is its own wherever in it the sample
+# fell: a sample belongs to the first of these parts that any frame of its stack names (so a
+# write(2) under the decision log is the log's). Other threads' work comes first: their JSON
+# parsing is not the reviews'.
+FEATURES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("watch caches, API calls", ("webhook/cluster/", "kubernetes/", "urllib3/", "http/client")),
     ("audit, baseline, status", ("webhook/audit/", "webhook/analyze/", "webhook/baseline/")),
     ("decision log", ("(logging/", "webhook/server/logs.py")),
     ("metrics", ("prometheus_client/",)),
     ("decide()", ("webhook/admission/decide.py", "webhook/policies/", "webhook/tenancy/")),
     ("parse (pydantic, JSON)", ("model_validate_json", "(json/", "webhook/admission/review.py")),
+)
+# The layers a review passes through call one another (uvicorn calls the app, which calls
+# uvicorn's send, which writes to TLS and the socket): a sample belongs to the innermost.
+LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("TLS (ssl, libssl, libcrypto)", ("(ssl.py", "sslproto", "libssl", "libcrypto", "_ssl")),
     ("socket syscalls", ("write (libc", "writev (libc", "read (libc", "recvfrom (", "sendmsg (")),
     ("HTTP protocol (uvicorn, httptools)", ("uvicorn/", "httptools")),
-    ("app (webhook/server/app.py)", ("webhook/server/app.py",)),
+    ("app (webhook/server/app.py, protocol.py)", ("webhook/server/",)),
     ("event loop (asyncio, uvloop)", ("asyncio/", "uvloop", "loop.cpython")),
 )
 # A thread waiting: the loop's poll, or a native wait under one of these Python frames.
@@ -109,9 +113,13 @@ def idle(frames: Sequence[str]) -> bool:
 
 
 def part_of(frames: Sequence[str]) -> str:
-    for part, needles in PARTS:
-        if any(needle in frame for frame in reversed(frames) for needle in needles):
+    for part, needles in FEATURES:
+        if any(needle in frame for frame in frames for needle in needles):
             return part
+    for frame in reversed(frames):
+        for part, needles in LAYERS:
+            if any(needle in frame for needle in needles):
+                return part
     return "other"
 
 

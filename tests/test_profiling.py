@@ -21,6 +21,8 @@ LINES = [
     "RequestResponseCycle.send (uvicorn/protocols/http/httptools_impl.py:522);"
     "write (libc.so.6) 2",  # the response's write: the socket's
     f"{LOOP};RequestResponseCycle.send (uvicorn/protocols/http/httptools_impl.py:522) 3",
+    f"{LOOP};RequestResponseCycle.run_asgi (uvicorn/protocols/http/httptools_impl.py:420);"
+    "admit (webhook/server/app.py:171) 4",  # the app's own line, called by uvicorn
     f"{LOOP};SSLObject.write (ssl.py:930);0x1 (libssl.so.3) 2",
     "0x7f (libc.so.6);Thread.run (threading.py:982);WatchCache._run (webhook/cluster/watch.py:1);"
     "json.loads (json/__init__.py:346) 5",
@@ -31,14 +33,15 @@ def test_idle_and_busy_samples_are_told_apart_and_attributed(tmp_path: Path) -> 
     path = tmp_path / "samples.txt"
     path.write_text("\n".join(LINES) + "\n")
     summary = summarise(path)
-    assert summary.samples == 110 and summary.idle == 90
+    assert summary.samples == 114 and summary.idle == 90
     assert dict(summary.by_part) == {
         "decide()": 6,
         "decision log": 2,
         "socket syscalls": 2,
         "HTTP protocol (uvicorn, httptools)": 3,
+        "app (webhook/server/app.py, protocol.py)": 4,
         "TLS (ssl, libssl, libcrypto)": 2,
         "watch caches, API calls": 5,
     }
-    assert dict(summary.by_thread) == {"the event loop (reviews)": 15, "other threads": 5}
-    assert "30.0 %  decide()" in render(path, summary)
+    assert dict(summary.by_thread) == {"the event loop (reviews)": 19, "other threads": 5}
+    assert "25.0 %  decide()" in render(path, summary)

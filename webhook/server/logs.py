@@ -113,9 +113,11 @@ def decision_lines() -> DecisionLines | None:
     return _decision_lines
 
 
-def configure(level: str = "info") -> None:
+def configure(level: str = "info", stream: TextIO | None = None) -> None:
+    """JSON lines at `level` and above to `stream` (stderr)."""
     global _decision_lines
-    handler = logging.StreamHandler(sys.stderr)
+    stream = stream if stream is not None else sys.stderr
+    handler = logging.StreamHandler(stream)
     handler.setFormatter(JsonFormatter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
@@ -123,4 +125,4 @@ def configure(level: str = "info") -> None:
     # Straight to the same stream, unless the decisions logger has handlers of its own.
     decisions = logging.getLogger(DECISIONS)
     # A formatter of its own: the handler's formats under the handler's lock, on any thread.
-    _decision_lines = DecisionLines(sys.stderr, JsonFormatter()) if not decisions.handlers else None
+    _decision_lines = DecisionLines(stream, JsonFormatter()) if not decisions.handlers else None
