@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Collection, Sequence
 
 from webhook.policies.common import Violation, show
@@ -21,6 +22,12 @@ def default_export_to(namespace: str, gateway_namespaces: Collection[str]) -> li
     return [".", *sorted(set(gateway_namespaces) - {namespace})]
 
 
+@functools.lru_cache(maxsize=1024)  # built only for a violation, and the same each time; bounded
+def _suggestion(namespace: str, gateway_namespaces: frozenset[str], as_annotation: bool) -> str:
+    default = default_export_to(namespace, gateway_namespaces)
+    return show(",".join(default) if as_annotation else default)
+
+
 def check_export_to(
     export_to: Sequence[str] | None,
     namespace: str,
@@ -32,11 +39,6 @@ def check_export_to(
 ) -> list[Violation]:
     """Violations of one exportTo list; `tilde` is True only for ServiceEntries, and
     `as_annotation` writes the suggested fix as a comma-separated annotation value."""
-
-    def suggestion() -> str:  # built only for a violation: it costs more than the check
-        default = default_export_to(namespace, gateway_namespaces)
-        return show(",".join(default) if as_annotation else default)
-
     if not export_to:
         # Istio's mesh default for an absent or empty exportTo is "*": every namespace's
         # proxies would receive this config.
@@ -46,7 +48,8 @@ def check_export_to(
                 field,
                 "absent" if export_to is None else "[]",
                 'makes the object visible to the whole mesh (Istio\'s default is "*")',
-                f"set {field} to {suggestion()}",
+                f"set {field} to "
+                + _suggestion(namespace, frozenset(gateway_namespaces), as_annotation),
             )
         ]
     allowed: set[str] | None = None
@@ -70,7 +73,8 @@ def check_export_to(
                 f"{field}[{index}]",
                 show(value),
                 problem,
-                f"export only to this namespace: {suggestion()}",
+                "export only to this namespace: "
+                + _suggestion(namespace, frozenset(gateway_namespaces), as_annotation),
             )
         )
     return violations

@@ -69,10 +69,21 @@ def _listed(claims: list[str]) -> str:
 
 
 def _yours(tenant: str, namespace: str, view: TenancyView, config: Config, use: HostUse) -> str:
-    claims = view.directory(config).claimed_hosts(tenant)
+    """The fix text of a host refused to `tenant`: the same for each of its hosts refused."""
+    directory = view.directory(config)
+    key = (tenant, namespace, config.domain, use.expands_short_names)
+    return directory.remembered(
+        key, lambda: _what_is_yours(tenant, namespace, directory, config, use)
+    )
+
+
+def _what_is_yours(
+    tenant: str, namespace: str, directory: TenantIndex, config: Config, use: HostUse
+) -> str:
+    claims = directory.claimed_hosts(tenant)
     if not use.expands_short_names:
         if not claims:
-            place = _claims_of(tenant, view.directory(config))
+            place = _claims_of(tenant, directory)
             return f"ask the platform team to add the host names to {place}"
         return f"publish only host names claimed by tenant {show(tenant)}: {_listed(claims)}"
     claimed = f", or hosts claimed by tenant {show(tenant)}: {_listed(claims)}" if claims else ""

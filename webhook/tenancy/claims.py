@@ -13,7 +13,7 @@ status says so). The config file ranks first, then Tenants by creation time, the
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
@@ -27,6 +27,8 @@ OBJECT_SOURCE = "Tenant"
 
 _NO_PROXY: Mapping[str, str] = MappingProxyType({})
 _EMPTY: Map[Any, Any] = Map()
+# Fix texts an index keeps (see TenantIndex.remembered): a few per tenant namespace in use.
+_TEXTS_KEPT = 4096
 
 
 @dataclass(frozen=True)
@@ -86,7 +88,16 @@ class TenantIndex:
     holder lets go.
     """
 
-    __slots__ = ("_below", "_claimed", "_contested", "_exact", "_owners", "_wildcards", "entries")
+    __slots__ = (
+        "_below",
+        "_claimed",
+        "_contested",
+        "_exact",
+        "_owners",
+        "_texts",
+        "_wildcards",
+        "entries",
+    )
 
     def __init__(
         self,
@@ -106,6 +117,7 @@ class TenantIndex:
         # claimed_hosts() per tenant: every denial's fix text lists them. The index never
         # changes (apply() returns a new one), so what is remembered here cannot go stale.
         self._claimed: dict[str, tuple[str, ...]] = {}
+        self._texts: dict[Hashable, str] = {}
 
     # --- building ---------------------------------------------------------------------------
 
@@ -329,6 +341,16 @@ class TenantIndex:
             claimed = tuple(host for host in entry.hosts if self.holder(host) == tenant)
             self._claimed[tenant] = claimed
         return list(claimed)
+
+    def remembered(self, key: Hashable, build: Callable[[], str]) -> str:
+        """A message text built from this index (and what `key` names), built once: a denial
+        repeats its fix text for every host refused. Bounded, as keys name namespaces."""
+        text = self._texts.get(key)
+        if text is None:
+            if len(self._texts) >= _TEXTS_KEPT:
+                self._texts.clear()
+            text = self._texts[key] = build()
+        return text
 
     def lost_claims(self, tenant: str) -> list[tuple[int, str, str]]:
         """(position in hosts, host, holder) for each claim of the tenant another one holds."""
