@@ -80,6 +80,9 @@ def test_decision_lines_are_the_lines_the_formatter_writes_for_a_decision_record
     expected = json.loads(formatter.format(record))
     assert list(json.loads(written)) == list(expected)
     assert json.loads(written) == expected | {"time": json.loads(written)["time"]}
+    line_time = json.dumps(json.loads(written)["time"])
+    expected_line = formatter.format(record).replace(json.dumps(expected["time"]), line_time, 1)
+    assert written == expected_line + "\n"
 
 
 def test_decision_lines_of_one_loop_turn_go_out_in_one_write() -> None:

@@ -6,12 +6,31 @@ import base64
 import json
 from typing import Any, Literal
 
+import orjson
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 API_VERSION = "admission.k8s.io/v1"
 
 # json.dumps with any option builds an encoder per call; reviews are answered with this one.
 COMPACT_JSON = json.JSONEncoder(separators=(",", ":"))
+
+
+def compact_json(value: Any) -> bytes:
+    """`value` as the bytes `COMPACT_JSON` writes (compact, ASCII-only), about ten times faster.
+
+    orjson writes them; what it would write otherwise goes through `COMPACT_JSON`: non-ASCII
+    text and DEL, which json escapes and orjson does not, and what orjson refuses (integers
+    beyond 64 bits, keys that are not strings). One difference is left: a float below 1e-4
+    is written in another notation for the same number. Answers and patches carry no floats.
+    """
+    try:
+        data = orjson.dumps(value)
+    except TypeError:  # orjson.JSONEncodeError is one
+        return COMPACT_JSON.encode(value).encode()
+    if data.isascii() and b"\x7f" not in data:
+        return data
+    return COMPACT_JSON.encode(value).encode()
+
 
 # Kubernetes truncates long warnings and caps their total size; keep them short and few.
 MAX_WARNINGS = 20
@@ -74,7 +93,7 @@ def allow(
     response: dict[str, Any] = {"uid": uid, "allowed": True}
     if patch:
         response["patchType"] = "JSONPatch"
-        response["patch"] = base64.b64encode(COMPACT_JSON.encode(patch).encode()).decode()
+        response["patch"] = base64.b64encode(compact_json(patch)).decode()
     if warnings:
         response["warnings"] = cap_warnings(warnings)
     return _envelope(response)

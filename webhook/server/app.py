@@ -20,7 +20,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from webhook.admission.decide import Decision, Endpoint, decide
-from webhook.admission.review import COMPACT_JSON, AdmissionRequest, AdmissionReview, deny
+from webhook.admission.review import AdmissionRequest, AdmissionReview, compact_json, deny
 from webhook.config.store import ConfigStore
 from webhook.metrics import Metrics
 from webhook.server import logs
@@ -216,7 +216,7 @@ async def admit(
             reason="internal error",
         )
     _record(runtime, endpoint, req, decision, time.perf_counter() - started)
-    return 200, COMPACT_JSON.encode(decision.response).encode()
+    return 200, compact_json(decision.response)
 
 
 def _explain_rejection(body: bytes, exc: ValidationError) -> tuple[str, str]:

@@ -10,8 +10,11 @@ import time
 from datetime import UTC, datetime
 from typing import TextIO
 
-# Built once: json.dumps(..., default=str) builds a new encoder on every call.
-_ENCODER = json.JSONEncoder(default=str)
+from webhook.admission.review import compact_json
+
+# Built once: json.dumps(..., default=str) builds a new encoder on every call. Compact, as
+# the decision lines are (see DecisionLines.write).
+_ENCODER = json.JSONEncoder(separators=(",", ":"), default=str)
 
 
 class JsonFormatter(logging.Formatter):
@@ -78,7 +81,8 @@ class DecisionLines:
             "msg": "decision",
         }
         entry.update(fields)
-        self._pending.append(_ENCODER.encode(entry))
+        # The fields are JSON's own types: compact_json writes what _ENCODER would.
+        self._pending.append(compact_json(entry).decode())
         if self._scheduled:
             return
         try:
