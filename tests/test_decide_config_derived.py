@@ -5,6 +5,8 @@ own."""
 
 from __future__ import annotations
 
+import dataclasses
+
 from tests.builders import (
     ADMIN,
     POD_CREATE,
@@ -86,3 +88,23 @@ def _annotations(decision: Decision) -> dict[str, str]:
         for op in patch
         if op["path"].startswith(prefix)
     }
+
+
+def test_a_refused_hosts_fix_text_is_that_of_the_config_and_tenants_asked() -> None:
+    # The fix text is kept by the tenant index it names claims from; the same index (Tenant
+    # objects in a cluster) under a reloaded config still says the config's cluster domain.
+    request = vs_request(["reviews.tenant-b.svc.cluster.local", "shop.example.org"])
+    here, there = make_config(), make_config(clusterDomain="cluster.internal")
+    view = dataclasses.replace(make_view(), tenants=here.claims)
+    for _ in range(2):
+        assert "reviews.tenant-a.svc.cluster.local)" in message_of(validate(request, view, here))
+        assert "reviews.tenant-a.svc.cluster.internal)" in message_of(
+            validate(request, view, there)
+        )
+    claims = make_config(
+        tenants={"tenant-a": {"hosts": ["other.example.com"]}, "tenant-b": {"hosts": []}}
+    )
+    for config, listed in ((here, "a.example.com, *.a.example.com"), (claims, "other.example")):
+        assert f'hosts claimed by tenant "tenant-a": {listed}' in message_of(
+            validate(request, config=config)
+        )

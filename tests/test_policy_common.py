@@ -7,7 +7,7 @@ import json
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from webhook.policies.common import show
+from webhook.policies.common import Violation, show
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
@@ -40,3 +40,11 @@ def test_show_of_strings_quotes_escapes_and_cuts() -> None:
     assert show([]) == "[]"
     assert show([".", "istio-system"]) == '[".", "istio-system"]'
     assert show(["é", 'q"']) == '["\\u00e9", "q\\""]'
+
+
+@given(st.text(), st.text(), st.text(), st.text(), st.text())
+def test_a_violation_renders_as_its_brief_and_its_fix(
+    ref: str, field: str, value: str, problem: str, fix: str
+) -> None:
+    violation = Violation("rule", field, value, problem, fix)
+    assert violation.render(ref) == f"{violation.brief(ref)}. Fix: {fix}"

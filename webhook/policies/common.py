@@ -42,7 +42,10 @@ class Violation(NamedTuple):
     owner: str | None = None  # who owns the value, for ownership rules
 
     def render(self, ref: str) -> str:
-        return f"{self.brief(ref)}. Fix: {self.fix}"
+        # As brief() and the fix, in one string: a denial renders every violation.
+        if not self.value:
+            return f"{ref}: {self.field} {self.problem}. Fix: {self.fix}"
+        return f"{ref}: {self.field} {self.value} {self.problem}. Fix: {self.fix}"
 
     def brief(self, ref: str) -> str:
         if not self.value:  # a problem with a field as a whole (a Tenant's spec.proxy)
