@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from webhook.server.logs import DECISIONS, DecisionLines, JsonFormatter
+from webhook.server.logs import DECISIONS, MAX_PENDING, DecisionLines, JsonFormatter
 
 
 @pytest.mark.parametrize("created", [1764423000.0456, 1764423000.9999, 1764423001.0, 0.5])
@@ -85,21 +85,40 @@ def test_decision_lines_are_the_lines_the_formatter_writes_for_a_decision_record
     assert written == expected_line + "\n"
 
 
-def test_decision_lines_of_one_loop_turn_go_out_in_one_write() -> None:
+def test_decision_lines_of_one_interval_go_out_in_one_write() -> None:
     stream = CountingStream()
-    lines = DecisionLines(stream, JsonFormatter())
+    lines = DecisionLines(stream, JsonFormatter(), interval=0.05)
 
-    async def turn() -> tuple[str, str]:
-        for uid in ("u-1", "u-2", "u-3"):
+    async def reviews() -> tuple[str, str, str]:
+        lines.write({"uid": "u-1"})
+        await asyncio.sleep(0)  # other turns of the loop: still waiting for the interval
+        for uid in ("u-2", "u-3"):
             lines.write({"uid": uid})
         during = stream.getvalue()
-        await asyncio.sleep(0)  # the turn ends: the flush callback runs
-        return during, stream.getvalue()
+        await asyncio.sleep(0.1)  # the interval ends: one write
+        after = stream.getvalue()
+        lines.write({"uid": "u-4"})  # the next interval starts with the next line
+        await asyncio.sleep(0.1)
+        return during, after, stream.getvalue()
 
-    during, after = asyncio.run(turn())
+    during, after, last = asyncio.run(reviews())
     assert during == ""
     assert [json.loads(line)["uid"] for line in after.splitlines()] == ["u-1", "u-2", "u-3"]
-    assert stream.writes == 1
+    assert [json.loads(line)["uid"] for line in last.splitlines()][-1] == "u-4"
+    assert stream.writes == 2
+
+
+def test_a_full_batch_of_decision_lines_is_written_without_waiting() -> None:
+    stream = CountingStream()
+    lines = DecisionLines(stream, JsonFormatter(), interval=60)
+
+    async def burst() -> int:
+        for n in range(MAX_PENDING):
+            lines.write({"uid": f"u-{n}"})
+        return stream.writes
+
+    assert asyncio.run(burst()) == 1
+    assert len(stream.getvalue().splitlines()) == MAX_PENDING
 
 
 def test_decision_lines_left_at_shutdown_are_written_by_close() -> None:

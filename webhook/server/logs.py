@@ -54,23 +54,32 @@ class JsonFormatter(logging.Formatter):
 DECISIONS = "tenant_guard.decisions"
 
 
+# How long a decision line may wait to be written with others, and how many may wait.
+FLUSH_SECONDS = 0.01
+MAX_PENDING = 512
+
+
 class DecisionLines:
     """The decision log's lines, written to the log stream without a LogRecord each, and
-    gathered per turn of the event loop into one write.
+    gathered for up to `interval` seconds into one write.
 
     A line per review is on every admission's path: through `logging` (a record, the caller's
     frame looked up, a lock, a write and flush of its own) it cost a server about a quarter of
-    its CPU under load. The lines are the ones `JsonFormatter` writes for a `decision` record
-    with these fields, in the same order. Lines written in one turn of the loop go out together
-    when the turn ends (after its other callbacks; `close()` writes what is left), so a line
-    may follow another logger's line of the same moment.
+    its CPU under load, and a write per turn of the event loop still a tenth. The lines are
+    the ones `JsonFormatter` writes for a `decision` record with these fields, in the same
+    order. They go out `interval` after the first of them, or once `MAX_PENDING` wait
+    (`close()` writes what is left at shutdown), so a line may follow another logger's line
+    of the same moment; the time in each is its own.
     """
 
-    def __init__(self, stream: TextIO, formatter: JsonFormatter) -> None:
+    def __init__(
+        self, stream: TextIO, formatter: JsonFormatter, interval: float = FLUSH_SECONDS
+    ) -> None:
         self._stream = stream
         self._formatter = formatter
+        self._interval = interval
         self._pending: list[str] = []
-        self._scheduled = False
+        self._timer: asyncio.TimerHandle | None = None
 
     def write(self, fields: dict[str, object]) -> None:
         created = time.time()
@@ -83,18 +92,21 @@ class DecisionLines:
         entry.update(fields)
         # The fields are JSON's own types: compact_json writes what _ENCODER would.
         self._pending.append(compact_json(entry).decode())
-        if self._scheduled:
+        if self._timer is not None:
+            if len(self._pending) >= MAX_PENDING:
+                self.flush()
             return
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:  # not on an event loop: nothing to gather with
             self.flush()
             return
-        self._scheduled = True
-        loop.call_soon(self.flush)
+        self._timer = loop.call_later(self._interval, self.flush)
 
     def flush(self) -> None:
-        self._scheduled = False
+        if self._timer is not None:
+            self._timer.cancel()  # when the timer itself runs this, a no-op
+            self._timer = None
         if not self._pending:
             return
         text = "\n".join(self._pending) + "\n"
