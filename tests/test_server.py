@@ -354,6 +354,20 @@ def test_deeply_nested_object_is_refused_cleanly(server: RunningServer) -> None:
         assert client.get("/healthz").status_code == 200  # still serving
 
 
+def test_an_object_nested_deeper_than_pydantics_reader_goes_is_judged(
+    server: RunningServer,
+) -> None:
+    review = load_fixture("virtualservice-create-short-host.json")
+    review["request"]["object"]["spec"]["hosts"] = "nested"
+    text = json.dumps(review).replace('"nested"', "[" * 1_000 + "]" * 1_000)
+    answer = post(server, "/validate", text).json()["response"]
+    assert answer["allowed"] is False and answer["status"]["reason"] == "BadRequest"
+    assert (
+        "spec.hosts[0] must be a string, got (a value nested too deep to show)"
+        in answer["status"]["message"]
+    )
+
+
 class _BrokenView(TenancyView):
     def tenant_of(self, namespace: str | None, config: Config) -> str | None:
         raise RuntimeError("a bug in a policy")

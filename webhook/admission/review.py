@@ -7,7 +7,7 @@ import json
 from typing import Any, Literal
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 API_VERSION = "admission.k8s.io/v1"
 
@@ -84,6 +84,27 @@ class AdmissionReview(_Wire):
     api_version: Literal["admission.k8s.io/v1"] = Field(alias="apiVersion")
     kind: Literal["AdmissionReview"]
     request: AdmissionRequest
+
+
+def parse_review(body: bytes | str) -> AdmissionReview:
+    """The AdmissionReview a request body holds; pydantic's ValidationError if it holds none.
+
+    orjson reads the body (about twice as fast as pydantic's own JSON reader on a pod), and
+    what it refuses, or what the model refuses once read, goes to pydantic's reader: a body
+    either accepts is judged, and a body neither accepts is refused with pydantic's
+    explanation. They read alike what an API server sends; two things only a hand-made body
+    holds differ: an integer beyond 64 bits reads as a float (as the API server reads one in
+    a custom resource), and an object nested 200 to 1,024 levels deep is judged, where
+    pydantic's reader alone refused it (both refuse deeper ones).
+    """
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return AdmissionReview.model_validate_json(body)
+    try:
+        return AdmissionReview.model_validate(data)
+    except ValidationError:
+        return AdmissionReview.model_validate_json(body)
 
 
 def allow(

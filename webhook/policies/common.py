@@ -19,7 +19,10 @@ def show(value: object) -> str:
     elif type(value) is list and all(type(item) is str for item in value):
         text = f"[{', '.join(map(encode_basestring_ascii, value))}]"
     else:
-        text = json.dumps(value, ensure_ascii=True, separators=(", ", ": "))
+        try:
+            text = json.dumps(value, ensure_ascii=True, separators=(", ", ": "))
+        except RecursionError:  # a hand-made object nested deeper than the encoder goes
+            return "(a value nested too deep to show)"
     return text if len(text) <= _SHOWN_MAX else text[: _SHOWN_MAX - 3] + "..."
 
 

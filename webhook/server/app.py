@@ -20,7 +20,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from webhook.admission.decide import Decision, Endpoint, decide
-from webhook.admission.review import AdmissionRequest, AdmissionReview, compact_json, deny
+from webhook.admission.review import AdmissionRequest, compact_json, deny, parse_review
 from webhook.config.store import ConfigStore
 from webhook.metrics import Metrics
 from webhook.server import logs
@@ -125,6 +125,7 @@ def create_app(runtime: Runtime) -> ASGIApp:
     return app
 
 
+_NO_RULE = ("none",)  # the rule label of a review that broke none
 ENDPOINTS: dict[str, Endpoint] = {"/validate": "validate", "/mutate": "mutate"}
 _JSON = (b"content-type", b"application/json")
 
@@ -175,9 +176,8 @@ async def admit(
     except ClientDisconnect:
         return 400, b""
     try:
-        # The common case in one pass through pydantic's JSON parser; the slower path below
-        # only runs to explain a rejection.
-        review = AdmissionReview.model_validate_json(body)
+        # The slower path below only runs to explain a rejection.
+        review = parse_review(body)
     except ValidationError as exc:
         return _error(runtime, *_explain_rejection(body, exc))
 
@@ -261,7 +261,7 @@ def _record(
     verdict = "allowed" if decision.allowed else "denied"
     if decision.allowed and decision.violations:
         verdict = "warned"
-    rules = sorted({v.rule for v in decision.violations}) or ["none"]
+    rules = sorted({v.rule for v in decision.violations}) if decision.violations else _NO_RULE
     dry_run = "true" if req.dry_run else "false"
     for rule in rules:
         runtime.metrics.count_request(

@@ -307,7 +307,7 @@ def _review(args: argparse.Namespace) -> int:
     from pydantic import ValidationError
 
     from webhook.admission.decide import decide
-    from webhook.admission.review import AdmissionReview
+    from webhook.admission.review import parse_review
     from webhook.tenancy.view import static_view
 
     config = _load_or_report(args.config)
@@ -315,7 +315,7 @@ def _review(args: argparse.Namespace) -> int:
         return 1
     text = sys.stdin.read() if str(args.file) == "-" else args.file.read_text()
     try:
-        review = AdmissionReview.model_validate_json(text)
+        review = parse_review(text)
     except ValidationError as exc:
         print(f"{args.file}: not a valid AdmissionReview v1: {exc}", file=sys.stderr)
         return 1
