@@ -25,24 +25,39 @@ def set_values(document: Mapping[str, Any], updates: Iterable[tuple[Path, Any]])
     """
     operations: list[Operation] = []
     missing: dict[Path, dict[str, Any]] = {}  # first absent container -> what goes in it
+    # Paths share their parents (a pod's annotations): each parent is walked to once.
+    parents: dict[Path, tuple[Any, int]] = {}
     for path, value in updates:
-        node: Any = document
-        for depth, token in enumerate(path[:-1]):
-            child = _child(node, token)
-            if child is None:
-                _nest(missing.setdefault(path[: depth + 1], {}), path[depth + 1 :], value)
-                break
-            node = child
-        else:
-            last = path[-1]
-            current = _child(node, last)
-            if current != value:
-                op = "replace" if current is not None else "add"
-                operations.append({"op": op, "path": pointer(path), "value": value})
+        parent = path[:-1]
+        walked = parents.get(parent)
+        if walked is None:
+            walked = parents[parent] = _walk(document, parent)
+        node, absent = walked
+        if absent >= 0:
+            _nest(missing.setdefault(path[: absent + 1], {}), path[absent + 1 :], value)
+            continue
+        current = _child(node, path[-1])
+        if current != value:
+            op = "replace" if current is not None else "add"
+            operations.append({"op": op, "path": pointer(path), "value": value})
     operations += [
         {"op": "add", "path": pointer(path), "value": value} for path, value in missing.items()
     ]
     return operations
+
+
+def _walk(document: Mapping[str, Any], path: Path) -> tuple[Any, int]:
+    """(the node at `path`, -1), or (None, the depth of its first absent or null container)."""
+    node: Any = document
+    for depth, token in enumerate(path):
+        # A JSON object and a string key, the usual step, without a call (see _child).
+        child = node.get(token) if type(node) is dict and type(token) is str else None
+        if child is None:
+            child = _child(node, token)
+        if child is None:
+            return None, depth
+        node = child
+    return node, -1
 
 
 def _child(node: Any, token: str | int) -> Any:

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from webhook.admission.patch import Path
 from webhook.config.model import PROXY_ANNOTATIONS, Bound, Config
@@ -31,11 +30,10 @@ _RESOURCE_FIELDS: Mapping[str, tuple[str, str]] = {
 _REQUEST_LIMIT_PAIRS = (("cpu", "cpuLimit"), ("memory", "memoryLimit"))
 
 
-@dataclass(frozen=True)
-class Mutation:
-    updates: list[
-        tuple[Path, str]
-    ]  # (path in the pod, value to write); see webhook.admission.patch
+class Mutation(NamedTuple):
+    """What a pod's mutation writes (one per pod created: a named tuple, cheap to make)."""
+
+    updates: list[tuple[Path, str]]  # (path in the pod, value to write); see admission.patch
     warnings: list[str]
 
 

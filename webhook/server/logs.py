@@ -82,14 +82,13 @@ class DecisionLines:
         self._timer: asyncio.TimerHandle | None = None
 
     def write(self, fields: dict[str, object]) -> None:
-        created = time.time()
         entry: dict[str, object] = {
-            "time": self._formatter.timestamp(created),
+            "time": self._formatter.timestamp(time.time()),
             "level": "info",
             "logger": DECISIONS,
             "msg": "decision",
+            **fields,
         }
-        entry.update(fields)
         # The fields are JSON's own types: compact_json writes what _ENCODER would.
         self._pending.append(compact_json(entry).decode())
         if self._timer is not None:
