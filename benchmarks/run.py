@@ -523,20 +523,27 @@ def format_row(row: Row) -> str:
 
 
 def targets(rows: Sequence[Row]) -> list[str]:
-    """The lead's targets, each with what this run measured."""
+    """The targets, each with what this run measured: the first ones, then the request
+    path's (0.4x with decision logs on, decide() under 15 µs for the VirtualService cases)."""
     lines = []
     tg = [r for r in rows if r.tenants]
     worst = min(tg, key=lambda r: r.ratio_to_baseline)
-    lines.append(
-        f"throughput >= 0.8x baseline: {'met' if worst.ratio_to_baseline >= 0.8 else 'MISSED'}"
-        f" (worst {worst.ratio_to_baseline:.2f}x: {worst.scenario}, {worst.tenants:,} tenants)"
-    )
-    slowest = max(tg, key=lambda r: r.decide_us or 0.0)
-    ok = all((r.decide_us or 0.0) < 50 for r in tg)
-    lines.append(
-        f"decide() < 50 µs/op: {'met' if ok else 'MISSED'} (slowest {slowest.decide_us:.1f} µs:"
-        f" {slowest.scenario}, {slowest.tenants:,} tenants)"
-    )
+    for floor in (0.8, 0.4):
+        lines.append(
+            f"throughput >= {floor}x baseline (decision logs on): "
+            f"{'met' if worst.ratio_to_baseline >= floor else 'MISSED'}"
+            f" (worst {worst.ratio_to_baseline:.2f}x: {worst.scenario}, {worst.tenants:,} tenants)"
+        )
+    for limit, scenarios in ((50.0, tg), (15.0, [r for r in tg if "VS" in r.scenario])):
+        if not scenarios:
+            continue
+        slowest = max(scenarios, key=lambda r: r.decide_us or 0.0)
+        ok = all((r.decide_us or 0.0) < limit for r in scenarios)
+        which = "" if scenarios is tg else " for the VirtualService cases"
+        lines.append(
+            f"decide() < {limit:.0f} µs/op{which}: {'met' if ok else 'MISSED'} (slowest "
+            f"{slowest.decide_us:.1f} µs: {slowest.scenario}, {slowest.tenants:,} tenants)"
+        )
     flats = [r for r in tg if r.decide_ratio_10k_to_10 is not None]
     if flats:
         steep = max(flats, key=lambda r: r.decide_ratio_10k_to_10 or 0.0)
