@@ -27,12 +27,13 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from benchmarks.run import (
-    ROOT,
     BenchError,
     Scenario,
     Server,
     https_context,
+    make_certs,
     run_wrk,
+    server_flags,
     start,
     stop,
     wait_ready,
@@ -97,17 +98,9 @@ def measure(
 ) -> list[tuple[str, int, int]]:
     """(scenario, instructions per review, reviews) for each workload, then the baseline."""
     python = sys.executable
-    subprocess.run(
-        [python, "-m", "webhook", "certs", "--out", str(work / "certs")],
-        cwd=ROOT,
-        check=True,
-        capture_output=True,
-        timeout=60,
-    )
-    certs = work / "certs"
+    certs = make_certs(work)
     config = write_config(tenants, work / "config.yaml")
-    common = ["--tls-cert", str(certs / "tls.crt"), "--tls-key", str(certs / "tls.key")]
-    common += ["--log-level", "info"]  # as shipped: one decision line per review
+    common = server_flags(certs)
     context = https_context(certs / "ca.crt")
     largest = max(workloads(fixtures_dir(None)), key=lambda w: len(w.body))
     jobs: list[tuple[str, list[str], str, bytes]] = [

@@ -224,6 +224,27 @@ def start(server: Server, cpu: int | None) -> None:
         log.close()
 
 
+def make_certs(work: Path) -> Path:
+    """A dev CA and serving certificate in `work/certs` (`webhook certs`), for every server."""
+    subprocess.run(
+        [sys.executable, "-m", "webhook", "certs", "--out", str(work / "certs")],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+    return work / "certs"
+
+
+def server_flags(certs: Path) -> list[str]:
+    """The TLS and log flags every server gets, so that only the app differs. `info` is what
+    ships: tenant-guard writes its decision line per review, as in production."""
+    return [
+        *("--tls-cert", str(certs / "tls.crt"), "--tls-key", str(certs / "tls.key")),
+        *("--log-level", "info"),
+    ]
+
+
 def https_context(ca_file: Path) -> ssl.SSLContext:
     return ssl.create_default_context(cafile=str(ca_file))
 
@@ -666,14 +687,7 @@ def _run(args: argparse.Namespace, wrk: str, began: float) -> int:
     with tempfile.TemporaryDirectory(prefix="tenant-guard-bench-") as tmp:
         work = Path(tmp)
         python = sys.executable
-        subprocess.run(
-            [python, "-m", "webhook", "certs", "--out", str(work / "certs")],
-            cwd=ROOT,
-            check=True,
-            capture_output=True,
-            timeout=60,
-        )
-        certs = work / "certs"
+        certs = make_certs(work)
         config_paths = {n: write_config(n, work / f"config-{n}.yaml") for n in TENANT_COUNTS}
 
         # In-process first, while the machine is quiet: the pure decision function.
@@ -692,10 +706,7 @@ def _run(args: argparse.Namespace, wrk: str, began: float) -> int:
         decide_timings = time_decide(loaded, loads, repeats=7, repeat_seconds=repeat_seconds)
         loaded.clear()
 
-        # Both servers get the same TLS and log flags: only the app differs. `info` is what
-        # ships: tenant-guard writes its decision line per review, as in production.
-        common = ["--tls-cert", str(certs / "tls.crt"), "--tls-key", str(certs / "tls.key")]
-        common += ["--log-level", "info"]
+        common = server_flags(certs)
 
         def server(name: str, module_args: list[str]) -> Server:
             port = free_port()
