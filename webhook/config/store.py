@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import gc
 import hashlib
 import logging
 from pathlib import Path
 
 from webhook.background import every
 from webhook.config.model import Config, ConfigError, load_config
+from webhook.memory import settle
 
 log = logging.getLogger("tenant_guard.config")
 
@@ -25,7 +25,7 @@ class ConfigStore:
             config = load_config(path)
         self.path = path
         self.current: Config = config
-        _settle()
+        settle()
         self._digest = self._read_digest(path) if path is not None else None
         self.reloads = 0
         self.failures = 0
@@ -59,7 +59,7 @@ class ConfigStore:
             log.error("config reload failed; keeping the last good config: %s", exc)
             return False
         self.current = config
-        _settle()
+        settle()
         self.reloads += 1
         self.last_error = None
         log.info("config reloaded from %s", self.path)
@@ -67,13 +67,3 @@ class ConfigStore:
 
     async def run(self, interval: float = 5.0) -> None:
         await every(interval, self.check_once, log, "config poll")
-
-
-def _settle() -> None:
-    """Move the long-lived config out of the cyclic collector's way.
-
-    A 10,000-tenant config is a few hundred thousand objects; without this every full
-    collection walks them all and pauses requests for tens of milliseconds.
-    """
-    gc.collect()
-    gc.freeze()
