@@ -31,7 +31,7 @@ _EMPTY: Map[Any, Any] = Map()
 _TEXTS_KEPT = 4096
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class TenantEntry:
     """One tenant as the policies read it, whichever source defined it."""
 
