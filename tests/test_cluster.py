@@ -647,3 +647,39 @@ def test_a_cache_keeps_only_what_keep_accepts_and_drops_what_stops_fitting(
         ]
     finally:
         cache.stop()
+
+
+# --- memory ----------------------------------------------------------------------------------
+
+
+def test_each_list_gives_the_memory_it_freed_back(
+    fake: FakeApiServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """After the first list and after a relist (410), never per event: a list's pages and the
+    state it replaced are garbage once it is done (webhook.memory.return_freed)."""
+    from webhook.cluster import watch
+
+    calls: list[int] = []  # the lists served when each trim ran
+    monkeypatch.setattr(
+        watch, "return_freed", lambda: calls.append(fake.count(NS_PATH, watch=False))
+    )
+    fake.add_namespace("team-a", {"tenant": "a"})
+    cache: WatchCache[Mapping[str, str]] = WatchCache(
+        "namespaces",
+        lambda: list_call(client_for(fake), "", "v1", "namespaces"),
+        lambda obj: dict((obj.get("metadata") or {}).get("labels") or {}),
+        tuning=FAST,
+    )
+    cache.start()
+    try:
+        assert cache.wait_synced(5)
+        eventually(lambda: calls == [1], what="the first list's trim")
+        fake.add_namespace("team-b", {"tenant": "b"})
+        eventually(lambda: "team-b" in cache.items, what="an event")
+        assert calls == [1]
+        fake.expire_open_watches(NAMESPACES)
+        fake.add_namespace("team-c", {"tenant": "c"})
+        eventually(lambda: "team-c" in cache.items, what="the relist")
+        eventually(lambda: calls == [1, 2], what="the relist's trim")
+    finally:
+        cache.stop()

@@ -20,6 +20,14 @@ def _malloc_trim() -> Callable[[int], int] | None:
 _TRIM = _malloc_trim()
 
 
+def return_freed() -> None:
+    """Hand the heap pages freed so far back to the operating system (glibc keeps them mapped
+    unless asked); nothing where the C library cannot. ctypes lets go of the interpreter for
+    the call, so requests go on meanwhile."""
+    if _TRIM is not None:
+        _TRIM(0)
+
+
 def settle() -> None:
     """Collect, freeze what survives, and hand free heap pages back.
 
@@ -30,5 +38,4 @@ def settle() -> None:
     """
     gc.collect()
     gc.freeze()
-    if _TRIM is not None:
-        _TRIM(0)
+    return_freed()

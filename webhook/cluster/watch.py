@@ -20,6 +20,7 @@ from webhook.cluster import discovery
 from webhook.cluster.client import describe_error, reason_of
 from webhook.cluster.discovery import ResourceNotServed
 from webhook.cluster.rest import ApiClient
+from webhook.memory import return_freed
 from webhook.tenancy import snapshot
 from webhook.tenancy.snapshot import CacheState, Change, ErrorAction
 
@@ -239,6 +240,9 @@ class WatchCache(Generic[T]):
                     call = self._connect()
                     self._served()
                     self._list(call)
+                    # The pages read and the state the list replaced are garbage now (at
+                    # 10,000 Tenants several times what the cache keeps): give it back.
+                    return_freed()
                     listed, first_watch = True, True
                 else:
                     if not first_watch:
