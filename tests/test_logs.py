@@ -139,3 +139,20 @@ def test_a_closed_log_stream_does_not_fail_the_review() -> None:
     stream = io.StringIO()
     stream.close()
     DecisionLines(stream, JsonFormatter()).write({"uid": "u-1"})  # no exception
+
+
+def test_decision_lines_go_to_a_text_streams_buffer_after_the_text_before_them() -> None:
+    raw = io.BytesIO()
+    stream = io.TextIOWrapper(raw, encoding="utf-8", write_through=False)
+    stream.write('{"msg":"an earlier line"}\n')  # still in the text layer's own buffer
+    lines = DecisionLines(stream, JsonFormatter())
+    lines.write({"uid": "u-1", "value": "caf\u00e9"})  # non-ASCII: escaped, as json writes it
+    written = raw.getvalue().decode("ascii").splitlines()
+    assert [json.loads(line).get("uid") for line in written] == [None, "u-1"]
+    assert "caf\\u00e9" in written[1]
+
+
+def test_a_decision_line_without_fields_is_still_json() -> None:
+    stream = io.StringIO()
+    DecisionLines(stream, JsonFormatter()).write({})
+    assert list(json.loads(stream.getvalue())) == ["time", "level", "logger", "msg"]
