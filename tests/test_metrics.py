@@ -253,3 +253,80 @@ def test_a_namespace_that_cannot_be_read_counts_as_tenancy_unknown(
     finally:
         fake.namespace_get_fault = None
         cluster.stop()
+
+
+# --- the series every review updates (ReviewSeries) ----------------------------------------
+
+REVIEWS = [
+    (
+        (
+            "validate",
+            "VirtualService",
+            "CREATE",
+            "denied",
+            "vs-host-ownership",
+            "tenant-b",
+            "false",
+        ),
+        0.0004,
+    ),
+    (("validate", "VirtualService", "CREATE", "denied", "export-to", "tenant-b", "false"), 0.0005),
+    (("mutate", "Pod", "CREATE", "allowed", "none", "tenant-a", "true"), 0.0021),
+    (
+        (
+            "validate",
+            "VirtualService",
+            "CREATE",
+            "denied",
+            "vs-host-ownership",
+            "tenant-b",
+            "false",
+        ),
+        1.0,
+    ),
+    (("validate", "Service", "UPDATE", "warned", "service-external-name", "", "false"), 7.5),
+    (("mutate", "Pod", "CREATE", "allowed", "none", "tenant-a", "true"), 0.0),
+]
+
+
+def _without_created_values(text: str) -> str:
+    return re.sub(r"^(\S+_created\{[^}]*\}) \S+$", r"\1 T", text, flags=re.M)
+
+
+@pytest.mark.parametrize("created", [True, False], ids=["created-series", "created-off"])
+def test_review_series_expose_what_prometheus_clients_counter_and_histogram_expose(
+    created: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+    from prometheus_client import metrics as prometheus_metrics
+
+    from webhook.metrics import LATENCY_BUCKETS, REQUEST_LABELS, Metrics
+
+    monkeypatch.setattr(prometheus_metrics, "_use_created", created)
+    library = CollectorRegistry()
+    counter = Counter(
+        "tenant_guard_admission_requests",
+        "Admission requests answered, by kind, operation, decision, rule, tenant and dry run",
+        REQUEST_LABELS,
+        registry=library,
+    )
+    histogram = Histogram(
+        "tenant_guard_admission_duration_seconds",
+        "Time to answer an admission request, from body read to response",
+        ["endpoint"],
+        buckets=LATENCY_BUCKETS,
+        registry=library,
+    )
+    ours = Metrics()
+    expected_empty = generate_latest(library).decode()
+    shown_empty = generate_latest(ours.registry).decode()
+    for labels, seconds in REVIEWS:
+        counter.labels(*labels).inc()
+        histogram.labels(labels[0]).observe(seconds)
+        ours.count_request(labels)
+        ours.observe_latency(labels[0], seconds)
+    expected = _without_created_values(generate_latest(library).decode())
+    shown = _without_created_values(generate_latest(ours.registry).decode())
+    assert shown.startswith(expected)  # then the metrics Metrics has besides these two
+    assert shown_empty.startswith(expected_empty)
+    assert ("_created{" in shown) is created
