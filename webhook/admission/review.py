@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Callable
 from typing import Any, Literal
 
 import orjson
@@ -86,6 +87,12 @@ class AdmissionReview(_Wire):
     request: AdmissionRequest
 
 
+# AdmissionReview.model_validate without its Python wrapper, on every review.
+_validate_review: Callable[[Any], AdmissionReview] = (
+    AdmissionReview.__pydantic_validator__.validate_python
+)
+
+
 def parse_review(body: bytes | str) -> AdmissionReview:
     """The AdmissionReview a request body holds; pydantic's ValidationError if it holds none.
 
@@ -102,7 +109,7 @@ def parse_review(body: bytes | str) -> AdmissionReview:
     except orjson.JSONDecodeError:
         return AdmissionReview.model_validate_json(body)
     try:
-        return AdmissionReview.model_validate(data)
+        return _validate_review(data)
     except ValidationError:
         return AdmissionReview.model_validate_json(body)
 
