@@ -88,7 +88,7 @@ class ReviewSeries(Collector):
 
     They are counted in plain dicts and turned into metric families when scraped. A Counter's
     or a Histogram's update takes a lock and a dozen Python calls (a bucket search among
-    them), about 4 % of a loaded server's instructions per review; these take two dict
+    them), 2 to 4 % of a loaded server's instructions per review; these take two dict
     look-ups. Reviews and /metrics run on the event loop's thread, the one writer; a scrape
     from another thread would read each series whole, as the GIL copies a dict in one step.
     """
