@@ -257,33 +257,21 @@ def test_a_namespace_that_cannot_be_read_counts_as_tenancy_unknown(
 
 # --- the series every review updates (ReviewSeries) ----------------------------------------
 
+# A series two of the reviews below update.
+HOST_DENIAL = (
+    "validate",
+    "VirtualService",
+    "CREATE",
+    "denied",
+    "vs-host-ownership",
+    "tenant-b",
+    "false",
+)
 REVIEWS = [
-    (
-        (
-            "validate",
-            "VirtualService",
-            "CREATE",
-            "denied",
-            "vs-host-ownership",
-            "tenant-b",
-            "false",
-        ),
-        0.0004,
-    ),
+    (HOST_DENIAL, 0.0004),
     (("validate", "VirtualService", "CREATE", "denied", "export-to", "tenant-b", "false"), 0.0005),
     (("mutate", "Pod", "CREATE", "allowed", "none", "tenant-a", "true"), 0.0021),
-    (
-        (
-            "validate",
-            "VirtualService",
-            "CREATE",
-            "denied",
-            "vs-host-ownership",
-            "tenant-b",
-            "false",
-        ),
-        1.0,
-    ),
+    (HOST_DENIAL, 1.0),  # the same series again
     (("validate", "Service", "UPDATE", "warned", "service-external-name", "", "false"), 7.5),
     (("mutate", "Pod", "CREATE", "allowed", "none", "tenant-a", "true"), 0.0),
 ]
