@@ -51,8 +51,9 @@ def _walk(document: Mapping[str, Any], path: Path) -> tuple[Any, int]:
     node: Any = document
     for depth, token in enumerate(path):
         # A JSON object and a string key, the usual step, without a call (see _child).
-        child = node.get(token) if type(node) is dict and type(token) is str else None
-        if child is None:
+        if type(node) is dict and type(token) is str:
+            child = node.get(token)
+        else:
             child = _child(node, token)
         if child is None:
             return None, depth
